@@ -1,0 +1,138 @@
+# kztoken - top-level build.  `make` leaves build/pam_kztoken.so,
+# build/libkzauth.so.0 and build/kztoken, usable in place (RUNPATH $ORIGIN).
+
+CC        ?= cc
+MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null | grep . || echo x86_64-linux-gnu)
+PREFIX    ?= /usr
+SBINDIR   ?= $(PREFIX)/sbin
+LIBDIR    ?= $(PREFIX)/lib/$(MULTIARCH)
+PKGLIBDIR ?= $(LIBDIR)/kztoken
+PAMDIR    ?= /lib/$(MULTIARCH)/security
+MANDIR    ?= $(PREFIX)/share/man
+UNITDIR   ?= /lib/systemd/system
+SYSCONFDIR ?= /etc
+B         ?= build
+
+# SAN=1 builds everything with ASan+UBSan (used by `make check` into build-asan).
+ifeq ($(SAN),1)
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT       := -O1 -g
+else
+SANFLAGS  :=
+OPT       := -O2 -g -D_FORTIFY_SOURCE=2
+endif
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
+             -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
+HARDEN    := -fstack-protector-strong -fPIC -fvisibility=hidden
+CPPFLAGS  += -D_GNU_SOURCE -Ilibkzauth
+CFLAGS    ?=
+ALLCFLAGS := -std=c11 $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) $(CPPFLAGS) $(CFLAGS)
+LDHARDEN  := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack -Wl,--as-needed $(SANFLAGS)
+ifneq ($(SAN),1)
+LDHARDEN  += -Wl,-z,defs
+endif
+RUNPATH   ?= $$ORIGIN
+
+LIB_LIBS  := -ljansson -lcrypto -linih
+LIB_SRC   := $(sort $(wildcard libkzauth/*.c))
+LIB_OBJ   := $(LIB_SRC:libkzauth/%.c=$(B)/obj/lib/%.o)
+PAM_SRC   := $(sort $(wildcard pam_kztoken/*.c))
+PAM_OBJ   := $(PAM_SRC:pam_kztoken/%.c=$(B)/obj/pam/%.o)
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+TOOL_OBJ  := $(TOOL_SRC:tools/%.c=$(B)/obj/tools/%.o)
+HDRS      := $(wildcard libkzauth/*.h pam_kztoken/*.h tools/*.h tests/support/*.h)
+
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
+
+.PHONY: all check check-unit check-asan install clean demo bench fuzz deb interop deps deps-test
+all: $(B)/libkzauth.so.0 $(B)/pam_kztoken.so $(B)/kztoken
+
+$(B)/obj/lib/%.o: libkzauth/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+$(B)/obj/pam/%.o: pam_kztoken/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+$(B)/obj/tools/%.o: tools/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+
+# The shared library exports only kz_* (version script).
+$(B)/libkzauth.so.0: $(LIB_OBJ) libkzauth/libkzauth.map
+	$(CC) -shared -Wl,-soname,libkzauth.so.0 -Wl,--version-script=libkzauth/libkzauth.map \
+	  $(LDHARDEN) -o $@ $(LIB_OBJ) $(LIB_LIBS)
+	ln -sf libkzauth.so.0 $(B)/libkzauth.so
+
+# Same objects as an archive, so unit tests can reach internal functions.
+$(B)/libkzauth_internal.a: $(LIB_OBJ)
+	rm -f $@; ar rcs $@ $(LIB_OBJ)
+
+# The PAM module exports only the six pam_sm_* entry points.
+$(B)/pam_kztoken.so: $(PAM_OBJ) $(B)/libkzauth.so.0 pam_kztoken/pam_kztoken.map
+	$(CC) -shared -Wl,--version-script=pam_kztoken/pam_kztoken.map $(LDHARDEN) \
+	  -Wl,-rpath,'$(RUNPATH)' -o $@ $(PAM_OBJ) -L$(B) -lkzauth -lpam
+
+$(B)/kztoken: $(TOOL_OBJ) $(B)/libkzauth.so.0
+	$(CC) -pie $(LDHARDEN) -Wl,-rpath,'$(RUNPATH)' -o $@ $(TOOL_OBJ) -L$(B) -lkzauth -ljansson -lcrypto
+
+$(B)/tests/%: tests/unit/%.c $(SUPPORT_SRC) $(B)/libkzauth_internal.a $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -Wno-missing-prototypes -Itests/support -o $@ $< $(SUPPORT_SRC) \
+	  $(B)/libkzauth_internal.a $(LIB_LIBS) -lcmocka -lcurl $(SANFLAGS)
+
+deps:
+	@bash tests/deps.sh build
+deps-test:
+	@bash tests/deps.sh test
+
+# Every test: unit + integration (cmocka), PAM, shell, end-to-end; then the
+# cmocka suite again under ASan+UBSan.  Ends with "N passed, N failed".
+check: deps-test
+	@$(MAKE) --no-print-directory all $(UNIT_BIN)
+	@bash tests/run.sh
+
+check-unit: all $(UNIT_BIN)
+	@bash tests/run.sh --only unit
+
+check-asan:
+	@$(MAKE) --no-print-directory SAN=1 B=build-asan all build-asan/libkzauth_internal.a \
+	  $(UNIT_BIN:$(B)/%=build-asan/%)
+
+demo: deps-test all
+	@bash tests/demo.sh
+
+bench: all
+	@bash tests/bench/run.sh
+
+fuzz:
+	@bash tests/fuzz/run.sh
+
+interop: all
+	@bash tests/interop/run.sh
+
+deb:
+	@bash packaging/deb/build.sh
+
+# Installed binaries get an absolute RUNPATH: $ORIGIN is ignored in setuid
+# processes such as sudo, which load the module.
+install: all
+	@mkdir -p $(B)/inst
+	$(CC) -shared -Wl,--version-script=pam_kztoken/pam_kztoken.map $(LDHARDEN) \
+	  -Wl,-rpath,'$(PKGLIBDIR)' -o $(B)/inst/pam_kztoken.so $(PAM_OBJ) -L$(B) -lkzauth -lpam
+	$(CC) -pie $(LDHARDEN) -Wl,-rpath,'$(PKGLIBDIR)' -o $(B)/inst/kztoken $(TOOL_OBJ) \
+	  -L$(B) -lkzauth -ljansson -lcrypto
+	install -d -m 0755 $(DESTDIR)$(PAMDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(SBINDIR)
+	install -m 0644 $(B)/inst/pam_kztoken.so $(DESTDIR)$(PAMDIR)/pam_kztoken.so
+	install -m 0644 $(B)/libkzauth.so.0 $(DESTDIR)$(PKGLIBDIR)/libkzauth.so.0
+	install -m 0755 $(B)/inst/kztoken $(DESTDIR)$(SBINDIR)/kztoken
+	install -d -m 0755 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
+	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man5/; done; true
+	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true
+	install -d -m 0755 $(DESTDIR)$(UNITDIR)
+	for u in systemd/*.service systemd/*.timer; do [ -f "$$u" ] && install -m 0644 "$$u" $(DESTDIR)$(UNITDIR)/; done; true
+
+clean:
+	rm -rf build build-asan

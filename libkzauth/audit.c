@@ -1,0 +1,144 @@
+/*
+ * audit.c - the one audit line of each decision, and log delivery.
+ *
+ * We write to /dev/log ourselves instead of calling openlog(): the module
+ * lives inside sshd and sudo, whose syslog ident and facility must not
+ * change under them.  The line carries the fingerprint, never the token.
+ */
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+void
+kz_syslog_send(int prio, const char *line)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char msg[2048], stamp[32];
+	struct tm tm;
+	time_t now = time(NULL);
+	int fd, n;
+
+	localtime_r(&now, &tm);
+	strftime(stamp, sizeof(stamp), "%b %e %H:%M:%S", &tm);
+	n = snprintf(msg, sizeof(msg), "<%d>%s kztoken[%ld]: %s",
+	    LOG_AUTHPRIV | (prio & LOG_PRIMASK), stamp, (long)getpid(), line);
+	if (n < 0)
+		return;
+	if ((size_t)n >= sizeof(msg))
+		n = sizeof(msg) - 1;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", _PATH_LOG);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return;
+	(void)sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa,
+	    sizeof(sa));
+	close(fd);
+}
+
+/* A copy of each line to a file, for tests and for hosts without syslog.
+ * secure_getenv: never honoured in setuid processes such as sudo. */
+static void
+file_sink(int prio, const char *line)
+{
+	const char *path = secure_getenv("KZTOKEN_LOG_FILE");
+	char buf[2048];
+	int fd, n;
+
+	if (path == NULL || *path != '/')
+		return;
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		return;
+	n = snprintf(buf, sizeof(buf), "kztoken[%ld]: %s\n", (long)getpid(),
+	    line);
+	if (n > 0)
+		(void)!write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n :
+		    sizeof(buf) - 1);
+	close(fd);
+	(void)prio;
+}
+
+static void
+deliver(kz_ctx *ctx, int prio, const char *line)
+{
+	kz_syslog_send(prio, line);
+	file_sink(prio, line);
+	if (ctx != NULL && ctx->log != NULL)
+		ctx->log(ctx->log_arg, prio, line);
+}
+
+void
+kz_log(kz_ctx *ctx, int prio, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	deliver(ctx, prio, line);
+}
+
+void
+kz_debug(kz_ctx *ctx, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+
+	if (ctx == NULL || !ctx->debug)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	deliver(ctx, LOG_DEBUG, line);
+}
+
+/* Values in the audit line come from tokens: keep them to one safe word. */
+static void
+safe_word(char *out, size_t outlen, const char *in)
+{
+	size_t o = 0;
+
+	if (in == NULL)
+		in = "-";
+	for (; *in && o + 1 < outlen; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		out[o++] = (c > 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
+	}
+	out[o] = '\0';
+	if (o == 0 && outlen > 1) {
+		out[0] = '-';
+		out[1] = '\0';
+	}
+}
+
+void
+kz_audit(kz_ctx *ctx, const kz_request *req, const kz_result *res)
+{
+	char svc[64], user[128], iss[256], sub[128], kid[96];
+	const char *s = req->log_service ? req->log_service : req->service;
+
+	safe_word(svc, sizeof(svc), s ? s : "default");
+	safe_word(user, sizeof(user), req->user ? req->user : res->id.user);
+	safe_word(iss, sizeof(iss), res->id.iss);
+	safe_word(sub, sizeof(sub), res->id.sub);
+	safe_word(kid, sizeof(kid), res->id.kid);
+	kz_log(ctx, res->verdict == KZ_OK ? LOG_INFO : LOG_NOTICE,
+	    "service=%s user=%s verdict=%s reason=%s iss=%s sub=%s kid=%s "
+	    "fp=%s%s%s", svc, user, kz_verdict_name(res->verdict),
+	    kz_reason_name(res->reason), iss, sub, kid,
+	    res->fp[0] ? res->fp : "-",
+	    res->enrollment ? " enrollment=" : "",
+	    res->enrollment ? res->enrollment : "");
+}

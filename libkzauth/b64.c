@@ -1,0 +1,118 @@
+/*
+ * b64.c - strict base64url, because libjwt's decoder skips characters
+ * outside the alphabet and so accepts tokens that are not what was signed.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "internal.h"
+
+static int
+b64url_value(unsigned char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+bool
+kz_b64url_segment_ok(const char *s, size_t n)
+{
+	if (n == 0 || n % 4 == 1)	/* a lone sextet encodes no byte */
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (b64url_value((unsigned char)s[i]) < 0)
+			return false;
+	return true;
+}
+
+int
+kz_b64url_decode(const char *in, size_t len, unsigned char **out,
+    size_t *outlen)
+{
+	unsigned char *buf;
+	size_t o = 0;
+	unsigned acc = 0;
+	int bits = 0;
+
+	*out = NULL;
+	*outlen = 0;
+	if (len % 4 == 1)
+		return -1;
+	if ((buf = malloc(len * 3 / 4 + 1)) == NULL)
+		return -1;
+	for (size_t i = 0; i < len; i++) {
+		int v = b64url_value((unsigned char)in[i]);
+
+		if (v < 0) {
+			free(buf);
+			return -1;
+		}
+		acc = (acc << 6) | (unsigned)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf[o++] = (unsigned char)(acc >> bits);
+			acc &= (1u << bits) - 1;
+		}
+	}
+	/* Leftover bits must be zero, or two encodings mean one value. */
+	if (acc != 0) {
+		free(buf);
+		return -1;
+	}
+	buf[o] = '\0';
+	*out = buf;
+	*outlen = o;
+	return 0;
+}
+
+static char *
+b64_encode(const unsigned char *in, size_t len, bool url)
+{
+	size_t cap = 4 * ((len + 2) / 3) + 1;
+	char *out = malloc(cap);
+	int n;
+
+	if (out == NULL)
+		return NULL;
+	n = EVP_EncodeBlock((unsigned char *)out, in, (int)len);
+	if (n < 0) {
+		free(out);
+		return NULL;
+	}
+	out[n] = '\0';
+	if (url) {
+		for (int i = 0; i < n; i++) {
+			if (out[i] == '+')
+				out[i] = '-';
+			else if (out[i] == '/')
+				out[i] = '_';
+		}
+		while (n > 0 && out[n - 1] == '=')
+			out[--n] = '\0';
+	}
+	return out;
+}
+
+char *
+kz_b64url_encode(const unsigned char *in, size_t len)
+{
+	return b64_encode(in, len, true);
+}
+
+char *
+kz_b64_encode(const unsigned char *in, size_t len)
+{
+	return b64_encode(in, len, false);
+}

@@ -1,0 +1,390 @@
+/*
+ * http.c - HTTPS requests under the decision's one deadline.
+ *
+ * libcurl pulls in some 30 shared objects; loading them costs a fresh
+ * login process several milliseconds.  A JWT checked against cached keys
+ * needs no network, so libcurl is dlopen()ed on the first request only.
+ *
+ * Rules: https only (http to loopback only when allowed), TLS always
+ * verified, no redirects followed, no proxy from the environment (sudo
+ * runs with the user's environment), bodies capped at KZ_MAX_BODY, secrets
+ * only in headers or POST bodies, never in a URL.
+ */
+#include <ctype.h>
+#include <dlfcn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "internal.h"
+
+struct kz_http {
+	void *dl;
+	CURL *curl;
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	void (*easy_reset)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+	time_t (*getdate)(const char *, const time_t *);
+};
+
+static struct kz_http *
+http_load(char *err, size_t errlen)
+{
+	struct kz_http *h = calloc(1, sizeof(*h));
+
+	if (h == NULL)
+		return NULL;
+	/* NODELETE: libcurl and its TLS library must never be unloaded
+	 * under a host process that may still hold their state. */
+	h->dl = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+	if (h->dl == NULL) {
+		snprintf(err, errlen, "cannot load libcurl.so.4: %s", dlerror());
+		free(h);
+		return NULL;
+	}
+#define SYM(field, name) \
+	if ((*(void **)&h->field = dlsym(h->dl, name)) == NULL) goto missing
+	SYM(easy_init, "curl_easy_init");
+	SYM(easy_setopt, "curl_easy_setopt");
+	SYM(easy_perform, "curl_easy_perform");
+	SYM(easy_getinfo, "curl_easy_getinfo");
+	SYM(easy_cleanup, "curl_easy_cleanup");
+	SYM(easy_reset, "curl_easy_reset");
+	SYM(easy_strerror, "curl_easy_strerror");
+	SYM(slist_append, "curl_slist_append");
+	SYM(slist_free_all, "curl_slist_free_all");
+	SYM(getdate, "curl_getdate");
+#undef SYM
+	if ((h->curl = h->easy_init()) == NULL)
+		goto missing;
+	return h;
+missing:
+	snprintf(err, errlen, "libcurl.so.4 lacks a needed symbol");
+	dlclose(h->dl);
+	free(h);
+	return NULL;
+}
+
+void
+kz_http_free(struct kz_http *h)
+{
+	if (h == NULL)
+		return;
+	if (h->curl)
+		h->easy_cleanup(h->curl);
+	dlclose(h->dl);
+	free(h);
+}
+
+void
+kz_http_resp_free(struct kz_http_resp *r)
+{
+	if (r->body != NULL) {
+		explicit_bzero(r->body, r->body_len);	/* may hold tokens */
+		free(r->body);
+	}
+	free(r->location);
+	memset(r, 0, sizeof(*r));
+}
+
+static bool
+host_is_loopback(const char *host, size_t n)
+{
+	return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
+	    (n >= 7 && strncmp(host, "127.", 4) == 0) ||
+	    (n == 5 && strncmp(host, "[::1]", 5) == 0);
+}
+
+int
+kz_url_allowed(const char *url, bool allow_http_loopback)
+{
+	const char *host;
+	size_t n;
+
+	if (url == NULL)
+		return -1;
+	for (const char *c = url; *c; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
+			return -1;
+	if (strncasecmp(url, "https://", 8) == 0)
+		return url[8] != '\0' && url[8] != '/' ? 0 : -1;
+	if (!allow_http_loopback || strncasecmp(url, "http://", 7) != 0)
+		return -1;
+	host = url + 7;
+	if (*host == '[')
+		n = strcspn(host, "]") + 1;
+	else
+		n = strcspn(host, ":/?#");
+	return host_is_loopback(host, n) ? 0 : -1;
+}
+
+struct sink {
+	struct kz_http_resp *resp;
+	size_t cap;
+	bool overflow;
+};
+
+static size_t
+on_body(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct sink *s = arg;
+	struct kz_http_resp *r = s->resp;
+	size_t n = size * nmemb;
+
+	if (r->body_len + n > KZ_MAX_BODY) {
+		s->overflow = true;
+		return 0;	/* aborts the transfer */
+	}
+	if (r->body_len + n + 1 > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 4096;
+		char *nb;
+
+		while (ncap < r->body_len + n + 1)
+			ncap *= 2;
+		if ((nb = malloc(ncap)) == NULL)
+			return 0;
+		if (r->body != NULL) {
+			memcpy(nb, r->body, r->body_len);
+			explicit_bzero(r->body, r->body_len);
+			free(r->body);
+		}
+		r->body = nb;
+		s->cap = ncap;
+	}
+	memcpy(r->body + r->body_len, data, n);
+	r->body_len += n;
+	r->body[r->body_len] = '\0';
+	return n;
+}
+
+struct hdrsink {
+	struct kz_http *h;
+	struct kz_http_resp *resp;
+};
+
+static size_t
+on_header(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct hdrsink *hs = arg;
+	size_t n = size * nmemb;
+	char line[512];
+	char *v;
+
+	if (n >= sizeof(line))
+		return n;
+	memcpy(line, data, n);
+	line[n] = '\0';
+	line[strcspn(line, "\r\n")] = '\0';
+	if ((v = strchr(line, ':')) == NULL)
+		return n;
+	*v++ = '\0';
+	while (*v == ' ' || *v == '\t')
+		v++;
+	if (strcasecmp(line, "Location") == 0) {
+		free(hs->resp->location);
+		hs->resp->location = strdup(v);
+	} else if (strcasecmp(line, "Retry-After") == 0) {
+		long s;
+
+		if (kz_parse_long(v, 0, 86400, &s) == 0)
+			hs->resp->retry_after = s;
+	} else if (strcasecmp(line, "Date") == 0) {
+		time_t t = hs->h->getdate(v, NULL);
+
+		if (t > 0)
+			hs->resp->date = (int64_t)t;
+	}
+	return n;
+}
+
+static void
+form_escape(char *out, const char *in)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	for (; *in; in++) {
+		unsigned char c = (unsigned char)*in;
+
+		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+			*out++ = (char)c;
+		} else {
+			*out++ = '%';
+			*out++ = hex[c >> 4];
+			*out++ = hex[c & 15];
+		}
+	}
+	*out = '\0';
+}
+
+int
+kz_form_add(char **buf, size_t *len, const char *key, const char *val)
+{
+	size_t need = strlen(key) + 3 * strlen(val) + 3;
+	char *nb = malloc(*len + need);
+
+	if (nb == NULL)
+		return -1;
+	if (*buf != NULL) {
+		memcpy(nb, *buf, *len);
+		explicit_bzero(*buf, *len);
+		free(*buf);
+	}
+	*buf = nb;
+	if (*len > 0)
+		nb[(*len)++] = '&';
+	form_escape(nb + *len, key);
+	*len += strlen(nb + *len);
+	nb[(*len)++] = '=';
+	form_escape(nb + *len, val);
+	*len += strlen(nb + *len);
+	return 0;
+}
+
+/* RFC 6749 2.3.1: id and secret are form-encoded before base64. */
+static char *
+basic_header(const char *user, const char *pass)
+{
+	size_t n = 3 * (strlen(user) + strlen(pass)) + 2;
+	char *plain = malloc(n), *b64, *hdr = NULL;
+
+	if (plain == NULL)
+		return NULL;
+	form_escape(plain, user);
+	strcat(plain, ":");
+	form_escape(plain + strlen(plain), pass);
+	b64 = kz_b64_encode((unsigned char *)plain, strlen(plain));
+	explicit_bzero(plain, n);
+	free(plain);
+	if (b64 != NULL && asprintf(&hdr, "Authorization: Basic %s", b64) < 0)
+		hdr = NULL;
+	kz_free_secret(b64);
+	return hdr;
+}
+
+static kz_reason
+map_curl_error(CURLcode rc, bool overflow)
+{
+	if (overflow)
+		return KZ_R_PROVIDER_ERROR;
+	switch (rc) {
+	case CURLE_OPERATION_TIMEDOUT:
+		return KZ_R_TIMEOUT;
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_RECV_ERROR:
+	case CURLE_SEND_ERROR:
+	case CURLE_GOT_NOTHING:
+		return KZ_R_PROVIDER_UNREACHABLE;
+	default:
+		return KZ_R_PROVIDER_ERROR;
+	}
+}
+
+int
+kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
+    struct kz_http_resp *resp)
+{
+	struct curl_slist *hdrs = NULL;
+	struct sink sink = { .resp = resp };
+	struct hdrsink hs = { .resp = resp };
+	char *auth = NULL;
+	long left, conn_ms;
+	CURLcode rc;
+	struct kz_http *h;
+
+	memset(resp, 0, sizeof(*resp));
+	resp->retry_after = -1;
+	if (kz_url_allowed(req->url, req->allow_http_loopback) != 0) {
+		resp->fail = KZ_R_CONFIG;
+		snprintf(resp->err, sizeof(resp->err), "URL not allowed "
+		    "(https only; http only to loopback when allowed)");
+		return -1;
+	}
+	if ((left = kz_deadline_left(ctx)) <= 0) {
+		resp->fail = KZ_R_TIMEOUT;
+		snprintf(resp->err, sizeof(resp->err), "deadline spent "
+		    "before the request");
+		return -1;
+	}
+	if (ctx->http == NULL &&
+	    (ctx->http = http_load(resp->err, sizeof(resp->err))) == NULL) {
+		resp->fail = KZ_R_INTERNAL;
+		return -1;
+	}
+	h = hs.h = ctx->http;
+	h->easy_reset(h->curl);
+	conn_ms = ctx->cfg->connect_timeout * 1000;
+	if (conn_ms > left)
+		conn_ms = left;
+
+	h->easy_setopt(h->curl, CURLOPT_URL, req->url);
+	h->easy_setopt(h->curl, CURLOPT_NOSIGNAL, 1L);
+	h->easy_setopt(h->curl, CURLOPT_TIMEOUT_MS, left);
+	h->easy_setopt(h->curl, CURLOPT_CONNECTTIMEOUT_MS, conn_ms);
+	h->easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR,
+	    req->allow_http_loopback ? "http,https" : "https");
+	h->easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	h->easy_setopt(h->curl, CURLOPT_PROXY, "");
+	h->easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 1L);
+	h->easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L);
+	if (req->ca_file != NULL)
+		h->easy_setopt(h->curl, CURLOPT_CAINFO, req->ca_file);
+	h->easy_setopt(h->curl, CURLOPT_MAXFILESIZE_LARGE,
+	    (curl_off_t)KZ_MAX_BODY);
+	h->easy_setopt(h->curl, CURLOPT_USERAGENT, "kztoken/1");
+	h->easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
+	h->easy_setopt(h->curl, CURLOPT_WRITEDATA, &sink);
+	h->easy_setopt(h->curl, CURLOPT_HEADERFUNCTION, on_header);
+	h->easy_setopt(h->curl, CURLOPT_HEADERDATA, &hs);
+	hdrs = h->slist_append(hdrs, "Accept: application/json");
+	if (req->basic_user != NULL) {
+		auth = basic_header(req->basic_user, req->basic_pass ?
+		    req->basic_pass : "");
+		if (auth != NULL)
+			hdrs = h->slist_append(hdrs, auth);
+	}
+	for (size_t i = 0; req->headers && req->headers[i]; i++)
+		hdrs = h->slist_append(hdrs, req->headers[i]);
+	h->easy_setopt(h->curl, CURLOPT_HTTPHEADER, hdrs);
+	if (strcmp(req->method, "POST") == 0) {
+		h->easy_setopt(h->curl, CURLOPT_POST, 1L);
+		h->easy_setopt(h->curl, CURLOPT_POSTFIELDS,
+		    req->body ? req->body : "");
+		h->easy_setopt(h->curl, CURLOPT_POSTFIELDSIZE,
+		    (long)(req->body ? req->body_len : 0));
+	} else {
+		h->easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+	}
+
+	rc = h->easy_perform(h->curl);
+	h->easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &resp->status);
+	/* Our copies of secrets go now; curl's own die with the request. */
+	h->easy_setopt(h->curl, CURLOPT_HTTPHEADER, NULL);
+	h->slist_free_all(hdrs);
+	kz_free_secret(auth);
+	if (rc != CURLE_OK) {
+		resp->fail = map_curl_error(rc, sink.overflow ||
+		    rc == CURLE_FILESIZE_EXCEEDED);
+		snprintf(resp->err, sizeof(resp->err), "%s",
+		    sink.overflow || rc == CURLE_FILESIZE_EXCEEDED ?
+		    "answer larger than 1 MiB" : h->easy_strerror(rc));
+		resp->status = 0;
+		return -1;
+	}
+	kz_debug(ctx, "http %s %s -> %ld (%zu bytes)", req->method, req->url,
+	    resp->status, resp->body_len);
+	return 0;
+}

@@ -1,0 +1,329 @@
+/*
+ * internal.h - types and functions shared by the files of libkzauth.
+ * Nothing here is exported from libkzauth.so.0 (see libkzauth.map).
+ */
+#ifndef KZ_INTERNAL_H
+#define KZ_INTERNAL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "kzauth.h"
+
+#define KZ_HIDDEN __attribute__((visibility("hidden")))
+#define KZ_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+
+#define KZ_MAX_BODY	(1024 * 1024)	/* provider answers */
+#define KZ_MAX_CONFIG	(256 * 1024)
+#define KZ_MAX_JSON_DEPTH 32
+
+/* ---- configuration (config.c) ---- */
+
+enum kz_validation { KZ_VAL_AUTO, KZ_VAL_JWT, KZ_VAL_INTROSPECT, KZ_VAL_TOKENINFO };
+enum kz_token_style { KZ_STYLE_OAUTH2, KZ_STYLE_KAIZALA };
+enum kz_membership { KZ_MEMBER_CLAIMS, KZ_MEMBER_ENROLLMENT };
+#define KZ_XFORM_STRIP_DOMAIN 1u
+#define KZ_XFORM_LOWERCASE 2u
+
+/* Signature algorithms as bits, so the allow-list is a mask. */
+enum kz_alg {
+	KZ_ALG_NONE = 0,
+	KZ_ALG_RS256 = 1u << 0, KZ_ALG_RS384 = 1u << 1, KZ_ALG_RS512 = 1u << 2,
+	KZ_ALG_ES256 = 1u << 3, KZ_ALG_ES384 = 1u << 4, KZ_ALG_ES512 = 1u << 5,
+	KZ_ALG_HS256 = 1u << 6, KZ_ALG_HS384 = 1u << 7, KZ_ALG_HS512 = 1u << 8,
+};
+#define KZ_ALG_RSA (KZ_ALG_RS256 | KZ_ALG_RS384 | KZ_ALG_RS512)
+#define KZ_ALG_EC (KZ_ALG_ES256 | KZ_ALG_ES384 | KZ_ALG_ES512)
+#define KZ_ALG_HMAC (KZ_ALG_HS256 | KZ_ALG_HS384 | KZ_ALG_HS512)
+
+struct kz_strv {
+	char **v;
+	size_t n;
+};
+
+struct kz_keyset;
+
+struct kz_provider {
+	char *name;
+	char *issuer;
+	struct kz_strv audience;
+	enum kz_validation validation;
+	unsigned algorithms;
+	char *jwks_url, *discovery, *jwks_file;
+	long jwks_max_age, jwks_refetch_interval;
+	char *hmac_secret_file;
+	char *introspection_url, *revocation_url;
+	bool revocation_introspect;
+	char *tokeninfo_url, *tokeninfo_header;
+	char *token_url;
+	enum kz_token_style token_style;
+	char *client_id, *client_secret_file, *ca_file;
+	bool allow_http_loopback;
+	char *username_claim;
+	unsigned username_transform;
+	char *user_map_file;
+	char *groups_claim, *scope_claim;
+	enum kz_membership membership_check;
+	char *membership_url;
+	long membership_ttl;
+
+	/* runtime state, owned by the context */
+	struct kz_keyset *keys;
+	char *disc_jwks_url, *disc_introspection_url, *disc_token_url,
+	    *disc_revocation_url;
+	int64_t jwks_attempt;	/* last JWKS fetch attempt, from any process */
+	bool jwks_cache_read;
+};
+
+struct kz_service {
+	char *name;
+	char *provider;
+	struct kz_strv require_group;	/* any of */
+	struct kz_strv require_scope;	/* all of */
+	long max_token_age;		/* 0: no limit */
+};
+
+struct kz_config {
+	char *path;
+	char *provider;
+	long timeout, connect_timeout, leeway;
+	size_t max_token_length;
+	char *store_dir, *cache_dir;
+	long cache_ttl, negative_cache_ttl, offline_grace;
+	char *denylist_file;
+	long warn_days;
+	bool debug;
+	struct kz_provider *providers;
+	size_t nproviders;
+	struct kz_service *services;
+	size_t nservices;
+};
+
+KZ_HIDDEN int kz_config_load(struct kz_config **out, const char *path,
+    char *err, size_t errlen);
+KZ_HIDDEN int kz_config_parse_string(struct kz_config **out, const char *name,
+    const char *text, char *err, size_t errlen);
+KZ_HIDDEN void kz_config_free(struct kz_config *cfg);
+KZ_HIDDEN struct kz_provider *kz_config_provider(struct kz_config *cfg,
+    const char *name);
+KZ_HIDDEN const struct kz_service *kz_config_service(const struct kz_config *cfg,
+    const char *name);
+
+/* ---- context (ctx.c) ---- */
+
+struct kz_memcache;
+
+struct kz_ctx {
+	struct kz_config *cfg;
+	kz_trace_fn trace;
+	void *trace_arg;
+	kz_log_fn log;
+	void *log_arg;
+	bool debug;
+	struct kz_http *http;		/* lazily created */
+	struct kz_memcache *cache;	/* in-process decision cache */
+	int64_t deadline_ms;		/* monotonic; 0 = none in force */
+	int64_t (*now)(void);		/* wall clock, seconds; tests may swap it */
+};
+
+KZ_HIDDEN void kz_trace(kz_ctx *ctx, const char *step, int ok,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+KZ_HIDDEN void kz_log(kz_ctx *ctx, int prio, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+KZ_HIDDEN void kz_debug(kz_ctx *ctx, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+KZ_HIDDEN int64_t kz_now(kz_ctx *ctx);
+KZ_HIDDEN int64_t kz_monotonic_ms(void);
+/* Starts the one network deadline of a decision. */
+KZ_HIDDEN void kz_deadline_start(kz_ctx *ctx);
+/* Milliseconds left (at least 1 while running; 0 when spent). */
+KZ_HIDDEN long kz_deadline_left(kz_ctx *ctx);
+
+/* ---- results (result.c) ---- */
+
+KZ_HIDDEN kz_verdict kz_set(kz_result *res, kz_verdict v, kz_reason r,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+KZ_HIDDEN void kz_identity_clear(kz_identity *id);
+KZ_HIDDEN int kz_identity_copy(kz_identity *dst, const kz_identity *src);
+
+/* ---- strings and small things (util.c) ---- */
+
+KZ_HIDDEN char *kz_strdup(const char *s);
+KZ_HIDDEN char *kz_strndup(const char *s, size_t n);
+KZ_HIDDEN void kz_strv_free(struct kz_strv *sv);
+KZ_HIDDEN int kz_strv_push(struct kz_strv *sv, const char *s, size_t n);
+/* Splits on commas and/or white space, skipping empty items. */
+KZ_HIDDEN int kz_strv_split(struct kz_strv *sv, const char *s);
+KZ_HIDDEN bool kz_strv_has(const struct kz_strv *sv, const char *s);
+KZ_HIDDEN bool kz_streq_ct(const char *a, const char *b);
+KZ_HIDDEN void kz_hex(const unsigned char *in, size_t n, char *out);
+KZ_HIDDEN void kz_sha256_hex(const char *data, size_t n, char out[65]);
+KZ_HIDDEN int kz_parse_long(const char *s, long min, long max, long *out);
+KZ_HIDDEN int kz_parse_bool(const char *s, bool *out);
+/* json helpers: NULL/0 when absent or of another type */
+KZ_HIDDEN const char *kz_json_str(json_t *o, const char *key);
+KZ_HIDDEN int kz_json_int(json_t *o, const char *key, int64_t *out);
+/* An array of strings, or one string of names separated by commas or
+ * spaces, into a list.  Returns -1 when present with another type. */
+KZ_HIDDEN int kz_json_names(json_t *o, const char *key, struct kz_strv *out);
+/* Parses at most KZ_MAX_BODY bytes, nesting at most KZ_MAX_JSON_DEPTH. */
+KZ_HIDDEN json_t *kz_json_parse(const char *buf, size_t len);
+
+/* ---- base64url (b64.c) ---- */
+
+/* Strict: alphabet [A-Za-z0-9_-] only, no padding, no white space. */
+KZ_HIDDEN int kz_b64url_decode(const char *in, size_t len,
+    unsigned char **out, size_t *outlen);
+KZ_HIDDEN char *kz_b64url_encode(const unsigned char *in, size_t len);
+KZ_HIDDEN char *kz_b64_encode(const unsigned char *in, size_t len);
+
+/* ---- files opened the way ssh does (safefile.c) ---- */
+
+#define KZ_SF_ALLOW_GROUP_READ 1u	/* 0640 is fine (config) */
+#define KZ_SF_SECRET 2u			/* wipe buffer, refuse group read */
+#define KZ_SF_MISSING_OK 4u
+
+/* Reads a regular file: no symlink, owned by root or the caller, not group
+ * or world writable (and for secrets not group/world readable), at most
+ * max bytes.  Returns 0, or -1 with err filled (ENOENT: *buf NULL). */
+KZ_HIDDEN int kz_read_file(const char *path, unsigned flags, size_t max,
+    char **buf, size_t *len, char *err, size_t errlen);
+/* Checks a directory: owned by root or the caller, not group/world
+ * writable, not a symlink.  With create, makes it 0700 when missing. */
+KZ_HIDDEN int kz_check_dir(const char *path, bool create, char *err,
+    size_t errlen);
+/* Atomic replace: temp file, fsync, rename, fsync of the directory. */
+KZ_HIDDEN int kz_write_file_atomic(const char *path, const char *data,
+    size_t len, mode_t mode, char *err, size_t errlen);
+KZ_HIDDEN bool kz_owner_ok(uid_t uid);
+
+/* ---- shapes (shape.c) ---- */
+
+KZ_HIDDEN bool kz_b64url_segment_ok(const char *s, size_t n);
+
+/* ---- HTTP with the decision deadline (http.c) ---- */
+
+struct kz_http_req {
+	const char *method;		/* "GET" or "POST" */
+	const char *url;
+	const char *ca_file;
+	bool allow_http_loopback;
+	const char *basic_user;		/* HTTP Basic auth, or NULL */
+	const char *basic_pass;
+	const char *const *headers;	/* NULL-terminated "Name: value" */
+	const char *body;		/* POST body, form-encoded */
+	size_t body_len;
+};
+
+struct kz_http_resp {
+	long status;
+	char *body;
+	size_t body_len;
+	char *location;			/* Location header, if any */
+	long retry_after;		/* seconds, or -1 */
+	int64_t date;			/* Date header as epoch, or 0 */
+	kz_reason fail;			/* KZ_R_NONE when a status arrived */
+	char err[160];
+};
+
+KZ_HIDDEN int kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
+    struct kz_http_resp *resp);
+KZ_HIDDEN void kz_http_resp_free(struct kz_http_resp *resp);
+KZ_HIDDEN void kz_http_free(struct kz_http *http);
+/* Appends application/x-www-form-urlencoded "k=v" (escaped) to a buffer
+ * that is wiped when grown; *buf is malloc'd. */
+KZ_HIDDEN int kz_form_add(char **buf, size_t *len, const char *key,
+    const char *val);
+/* Checks a URL against the scheme rules; 0 when usable. */
+KZ_HIDDEN int kz_url_allowed(const char *url, bool allow_http_loopback);
+
+/* ---- keys (jwk.c, jwks.c) ---- */
+
+struct kz_key {
+	char *kid;
+	unsigned family;	/* KZ_ALG_RSA, KZ_ALG_EC or KZ_ALG_HMAC */
+	unsigned alg;		/* alg the JWK pins, or 0 */
+	EVP_PKEY *pkey;		/* RSA/EC */
+	unsigned char *secret;	/* HMAC */
+	size_t secret_len;
+};
+
+struct kz_keyset {
+	struct kz_key *keys;
+	size_t nkeys;
+	int64_t fetched_at;	/* when the JWKS was fetched (0: pinned file) */
+	json_t *doc;		/* the JWKS as fetched, for the disk cache */
+};
+
+KZ_HIDDEN int kz_jwk_to_key(json_t *jwk, struct kz_key *key, char *err,
+    size_t errlen);
+KZ_HIDDEN char *kz_key_to_pem(const struct kz_key *key);
+KZ_HIDDEN void kz_key_clear(struct kz_key *key);
+KZ_HIDDEN int kz_keyset_from_json(const char *buf, size_t len,
+    struct kz_keyset **out, char *err, size_t errlen);
+KZ_HIDDEN void kz_keyset_free(struct kz_keyset *ks);
+/* Finds the key for kid (NULL kid: the only key of the family). With
+ * refetch, an unknown kid triggers one rate-limited refetch. */
+KZ_HIDDEN const struct kz_key *kz_keys_find(kz_ctx *ctx, struct kz_provider *p,
+    const char *kid, unsigned family, kz_result *res);
+KZ_HIDDEN kz_verdict kz_keys_load(kz_ctx *ctx, struct kz_provider *p,
+    bool force, kz_result *res);
+KZ_HIDDEN kz_verdict kz_discover(kz_ctx *ctx, struct kz_provider *p,
+    kz_result *res);
+
+/* ---- validation steps ---- */
+
+KZ_HIDDEN kz_verdict kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p,
+    const char *tok, size_t len, kz_result *res);
+KZ_HIDDEN kz_verdict kz_jwt_verify_sig(const struct kz_key *key, unsigned alg,
+    const char *signing_input, size_t si_len, const unsigned char *sig,
+    size_t sig_len);
+KZ_HIDDEN unsigned kz_alg_from_name(const char *name);
+KZ_HIDDEN const char *kz_alg_name(unsigned alg);
+KZ_HIDDEN unsigned kz_alg_family(unsigned alg);
+KZ_HIDDEN kz_verdict kz_check_times(kz_ctx *ctx, const kz_identity *id,
+    bool exp_required, kz_result *res);
+
+KZ_HIDDEN kz_verdict kz_introspect(kz_ctx *ctx, struct kz_provider *p,
+    const char *tok, size_t len, bool jwt_already_valid, kz_result *res);
+KZ_HIDDEN kz_verdict kz_tokeninfo(kz_ctx *ctx, struct kz_provider *p,
+    const char *tok, size_t len, kz_result *res);
+/* Fills identity fields from a JSON claims object (JWT or introspection). */
+KZ_HIDDEN int kz_identity_from_claims(struct kz_provider *p, json_t *claims,
+    kz_identity *id, kz_result *res);
+KZ_HIDDEN kz_verdict kz_map_status(long status, kz_result *res,
+    const char *what);
+KZ_HIDDEN kz_verdict kz_http_failure(const struct kz_http_resp *r,
+    kz_result *res, const char *what);
+KZ_HIDDEN char *kz_read_client_secret(kz_ctx *ctx, struct kz_provider *p,
+    char *err, size_t errlen);
+
+KZ_HIDDEN kz_verdict kz_bind_user(kz_ctx *ctx, struct kz_provider *p,
+    const char *want_user, kz_result *res);
+KZ_HIDDEN kz_verdict kz_authorize(kz_ctx *ctx, struct kz_provider *p,
+    const struct kz_service *svc, kz_result *res);
+KZ_HIDDEN kz_verdict kz_membership_check(kz_ctx *ctx, struct kz_provider *p,
+    const char *group, const char *user, kz_result *res);
+
+/* ---- caches (cache.c) and denylist (denylist.c) ---- */
+
+enum kz_cache_hit { KZ_CACHE_MISS, KZ_CACHE_FRESH, KZ_CACHE_STALE };
+/* Looks up the validation of a token (by SHA-256, never the token). */
+KZ_HIDDEN enum kz_cache_hit kz_cache_get(kz_ctx *ctx, const char *provider,
+    const char sha[65], kz_result *res);
+KZ_HIDDEN void kz_cache_put(kz_ctx *ctx, const char *provider,
+    const char sha[65], const kz_result *res);
+KZ_HIDDEN void kz_memcache_free(struct kz_memcache *mc);
+KZ_HIDDEN bool kz_denylisted(kz_ctx *ctx, const char sha[65], const char *jti);
+
+/* ---- audit (audit.c) ---- */
+
+KZ_HIDDEN void kz_audit(kz_ctx *ctx, const kz_request *req,
+    const kz_result *res);
+KZ_HIDDEN void kz_syslog_send(int prio, const char *line);
+
+#endif /* KZ_INTERNAL_H */

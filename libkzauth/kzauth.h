@@ -1,0 +1,188 @@
+/*
+ * kzauth.h - the one public header of libkzauth, the kztoken core.
+ *
+ * A decision takes a token, the user it should authenticate and the
+ * service it is for, and answers one verdict with one reason (DESIGN.md
+ * section 3).  Every path that does not end in a proven KZ_OK denies.
+ *
+ * Nothing here keeps global state: each kz_ctx owns its configuration,
+ * its parsed keys and its in-memory caches, so a host process (sshd, sudo)
+ * may open and close as many as it likes.  A kz_ctx is not thread-safe;
+ * use one per thread.
+ */
+#ifndef KZAUTH_H
+#define KZAUTH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Everything declared here is the exported API; the rest of the library
+ * is built with hidden visibility. */
+#pragma GCC visibility push(default)
+
+#define KZ_DEFAULT_CONFIG "/etc/kztoken/kztoken.conf"
+
+/* Verdicts.  The numbers are also the exit codes of `kztoken check`. */
+typedef enum kz_verdict {
+	KZ_OK = 0,
+	KZ_UNAUTHENTICATED = 1,	/* 401 */
+	KZ_FORBIDDEN = 2,	/* 403 */
+	KZ_UNAVAILABLE = 3,	/* 503 */
+	KZ_ERROR = 4		/* 500: local problem */
+} kz_verdict;
+
+typedef enum kz_reason {
+	KZ_R_NONE = 0,
+	KZ_R_MALFORMED,
+	KZ_R_TOO_LONG,
+	KZ_R_LIKELY_TRUNCATED,
+	KZ_R_BAD_SIGNATURE,
+	KZ_R_ALG_NOT_ALLOWED,
+	KZ_R_UNKNOWN_KID,
+	KZ_R_EXPIRED,
+	KZ_R_NOT_YET_VALID,
+	KZ_R_ISSUED_IN_FUTURE,
+	KZ_R_BAD_ISSUER,
+	KZ_R_BAD_AUDIENCE,
+	KZ_R_INACTIVE,
+	KZ_R_REVOKED,
+	KZ_R_DENYLISTED,
+	KZ_R_WRONG_TOKEN_TYPE,
+	KZ_R_USER_MISMATCH,
+	KZ_R_MISSING_GROUP,
+	KZ_R_MISSING_SCOPE,
+	KZ_R_TOKEN_TOO_OLD,
+	KZ_R_PROVIDER_UNREACHABLE,
+	KZ_R_TIMEOUT,
+	KZ_R_RATE_LIMITED,
+	KZ_R_CONFIG,
+	/* beyond the minimum set of DESIGN.md section 3 */
+	KZ_R_PROVIDER_ERROR,	/* 5xx or an answer we cannot read */
+	KZ_R_NOT_A_TOKEN,	/* plainly a password, not a token */
+	KZ_R_ENROLLMENT,	/* a needed enrollment is revoked/broken */
+	KZ_R_INTERNAL,		/* out of memory, unreadable file */
+	KZ_R_MAX
+} kz_reason;
+
+const char *kz_verdict_name(kz_verdict v);	/* "OK", "FORBIDDEN", ... */
+const char *kz_reason_name(kz_reason r);	/* "missing_group", ... */
+
+/* Where an identity came from. */
+typedef enum kz_source {
+	KZ_SRC_NONE = 0,
+	KZ_SRC_JWT,
+	KZ_SRC_INTROSPECT,
+	KZ_SRC_TOKENINFO,
+} kz_source;
+
+/* What a decision learnt about the token.  Strings are owned by the
+ * result and freed by kz_result_clear(); absent ones are NULL. */
+typedef struct kz_identity {
+	char *user;		/* local user name after mapping */
+	char *sub;
+	char *iss;
+	char *kid;
+	char *jti;
+	char *provider;		/* config provider name */
+	char **groups;
+	size_t ngroups;
+	char **scopes;
+	size_t nscopes;
+	int64_t exp, iat, nbf, auth_time;	/* 0 = absent */
+	kz_source source;
+	int from_cache;
+} kz_identity;
+
+typedef struct kz_result {
+	kz_verdict verdict;
+	kz_reason reason;
+	char fp[13];		/* first 12 hex digits of SHA-256(token) */
+	char detail[256];	/* for the administrator; never a secret */
+	char user_msg[160];	/* short text for the user (PAM conversation) */
+	char *enrollment;	/* enrollment to renew, when that is the cause */
+	kz_identity id;
+} kz_result;
+
+void kz_result_clear(kz_result *res);
+
+typedef struct kz_ctx kz_ctx;
+
+/*
+ * Opens a context on a configuration file (NULL: KZ_DEFAULT_CONFIG).
+ * On failure returns KZ_ERROR and writes a message naming file, line and
+ * key into err.  The file must not be a symlink, must be owned by root or
+ * the caller, and must not be group- or world-writable.
+ */
+kz_verdict kz_ctx_open(kz_ctx **ctx, const char *config_path,
+    char *err, size_t errlen);
+void kz_ctx_close(kz_ctx *ctx);
+
+/* Receives each pipeline step for `kztoken check --explain`.  ok is 1 for
+ * pass, 0 for fail, -1 for a step that was skipped or only informs. */
+typedef void (*kz_trace_fn)(void *arg, const char *step, int ok,
+    const char *detail);
+void kz_ctx_set_trace(kz_ctx *ctx, kz_trace_fn fn, void *arg);
+
+/* Receives every log line (audit and debug) in addition to syslog. */
+typedef void (*kz_log_fn)(void *arg, int priority, const char *line);
+void kz_ctx_set_log(kz_ctx *ctx, kz_log_fn fn, void *arg);
+
+/* Overrides the configured debug flag (pam module argument `debug`). */
+void kz_ctx_set_debug(kz_ctx *ctx, int on);
+
+typedef struct kz_request {
+	const char *token;
+	size_t token_len;
+	const char *user;	/* the user to bind, NULL: whoever the token names */
+	const char *service;	/* policy section; NULL: "default" */
+	const char *log_service;	/* service= in the audit line; NULL: service */
+} kz_request;
+
+/*
+ * The whole pipeline: shape, route, validate, revocation, identity,
+ * authorisation by the service policy.  Fills res, writes one audit line,
+ * and returns res->verdict.  Never blocks longer than the configured
+ * `timeout` on network work.
+ */
+kz_verdict kz_decide(kz_ctx *ctx, const kz_request *req, kz_result *res);
+
+/* Shape classes of DESIGN.md section 4.1. */
+typedef enum kz_shape {
+	KZ_SHAPE_JWT,
+	KZ_SHAPE_OPAQUE,
+	KZ_SHAPE_MALFORMED,
+	KZ_SHAPE_TOO_LONG,
+} kz_shape;
+kz_shape kz_token_shape(const char *tok, size_t len, size_t max_len);
+
+/* True when the input is plainly not a token (a password): too short, or
+ * with characters no bearer token has.  For `ignore_non_token`. */
+int kz_is_plainly_not_token(const char *s, size_t len);
+
+/* True when len is a common client input cap (255, 511, 1023, 4095). */
+int kz_is_truncation_length(size_t len);
+
+/* Writes the first 12 hex digits of SHA-256(tok) and a NUL into fp. */
+void kz_fingerprint(const char *tok, size_t len, char fp[13]);
+
+/* The configured max_token_length, and the path of the loaded config. */
+size_t kz_ctx_max_token_length(const kz_ctx *ctx);
+
+/* Adds a fingerprint (12 to 64 hex digits) or "jti:VALUE" to the
+ * configured denylist.  Returns KZ_OK or KZ_ERROR with err filled. */
+kz_verdict kz_denylist_add(kz_ctx *ctx, const char *entry, char *err,
+    size_t errlen);
+
+/* Frees a secret string after wiping it. */
+void kz_free_secret(char *s);
+
+#pragma GCC visibility pop
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KZAUTH_H */

@@ -1,0 +1,282 @@
+/*
+ * remote.c - opaque tokens validated by the provider (DESIGN.md section
+ * 4.4): RFC 7662 introspection and tokeninfo.  The token travels only in a
+ * POST body or a header, never in a URL.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "internal.h"
+
+kz_verdict
+kz_http_failure(const struct kz_http_resp *r, kz_result *res, const char *what)
+{
+	switch (r->fail) {
+	case KZ_R_TIMEOUT:
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_TIMEOUT,
+		    "%s: no answer within the deadline", what);
+	case KZ_R_CONFIG:
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s: %s", what,
+		    r->err);
+	case KZ_R_INTERNAL:
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "%s: %s", what,
+		    r->err);
+	case KZ_R_PROVIDER_UNREACHABLE:
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_UNREACHABLE,
+		    "%s: %s", what, r->err);
+	default:
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "%s: %s", what, r->err);
+	}
+}
+
+/* Statuses of a token check: 200 yes, 401/404 no, 403 not allowed. */
+kz_verdict
+kz_map_status(long status, kz_result *res, const char *what)
+{
+	if (status == 200)
+		return KZ_OK;
+	if (status == 401 || status == 404)
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_INACTIVE,
+		    "%s answered %ld: token not valid", what, status);
+	if (status == 403)
+		return kz_set(res, KZ_FORBIDDEN, KZ_R_MISSING_SCOPE,
+		    "%s answered 403: token not allowed here", what);
+	if (status == 429)
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_RATE_LIMITED,
+		    "%s answered 429: rate limited", what);
+	return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+	    "%s answered HTTP %ld", what, status);
+}
+
+char *
+kz_read_client_secret(kz_ctx *ctx, struct kz_provider *p, char *err,
+    size_t errlen)
+{
+	char *buf;
+	size_t len;
+
+	(void)ctx;
+	if (p->client_secret_file == NULL) {
+		snprintf(err, errlen, "[provider %s]: no client_secret_file",
+		    p->name);
+		return NULL;
+	}
+	if (kz_read_file(p->client_secret_file, KZ_SF_SECRET, 4096, &buf, &len,
+	    err, errlen) != 0)
+		return NULL;
+	if (len > 0 && buf[len - 1] == '\n')	/* one trailing newline */
+		buf[--len] = '\0';
+	if (len == 0 || strlen(buf) != len) {
+		kz_free_secret(buf);
+		snprintf(err, errlen, "%s: empty or binary secret",
+		    p->client_secret_file);
+		return NULL;
+	}
+	return buf;
+}
+
+static bool
+is_access_token_type(const char *t)
+{
+	return t == NULL || strcasecmp(t, "access_token") == 0 ||
+	    strcasecmp(t, "Bearer") == 0 ||
+	    strcasecmp(t, "urn:ietf:params:oauth:token-type:access_token") == 0;
+}
+
+/* With an audience configured, the answer must name it: a refresh token
+ * introspects as active at some providers, with no aud and no type. */
+static bool
+aud_ok(const struct kz_provider *p, json_t *aud)
+{
+	size_t i;
+	json_t *a;
+
+	if (p->audience.n == 0)
+		return true;
+	if (json_is_string(aud))
+		return kz_strv_has(&p->audience, json_string_value(aud));
+	json_array_foreach(aud, i, a)
+		if (json_is_string(a) && kz_strv_has(&p->audience,
+		    json_string_value(a)))
+			return true;
+	return false;
+}
+
+static kz_verdict
+read_introspection(kz_ctx *ctx, struct kz_provider *p, json_t *ans,
+    bool jwt_valid, kz_result *res)
+{
+	json_t *active = json_object_get(ans, "active");
+	const char *type = kz_json_str(ans, "token_type");
+	int64_t tmp;
+	kz_identity id = { 0 };
+	kz_verdict v;
+
+	if (!json_is_boolean(active))
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "introspection answer without a boolean active");
+	if (!json_is_true(active))
+		return kz_set(res, KZ_UNAUTHENTICATED, jwt_valid ?
+		    KZ_R_REVOKED : KZ_R_INACTIVE, "introspection: active=false");
+	if (json_object_get(ans, "token_type") && type == NULL)
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "introspection token_type is not a string");
+	if (!is_access_token_type(type))
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_WRONG_TOKEN_TYPE,
+		    "introspection says this is a %.40s, not an access token",
+		    type);
+	if (kz_json_int(ans, "exp", &tmp) < 0 ||
+	    kz_json_int(ans, "iat", &tmp) < 0 ||
+	    kz_json_int(ans, "nbf", &tmp) < 0) {
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "introspection exp, iat or nbf is not a number");
+	}
+	if (jwt_valid)		/* the JWT's own claims stay authoritative */
+		return KZ_OK;
+	if (!aud_ok(p, json_object_get(ans, "aud")))
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_AUDIENCE,
+		    "introspection: aud does not name this host's audience");
+	id.source = KZ_SRC_INTROSPECT;
+	if (kz_identity_from_claims(p, ans, &id, res) != 0) {
+		kz_identity_clear(&id);
+		/* the provider's answer is broken, not the token */
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "introspection answer: %s", res->detail);
+	}
+	if (id.iss == NULL)
+		id.iss = kz_strdup(p->issuer);
+	if (p->issuer && id.iss && strcmp(id.iss, p->issuer) != 0) {
+		kz_identity_clear(&id);
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_ISSUER,
+		    "introspection names another issuer");
+	}
+	if ((v = kz_check_times(ctx, &id, false, res)) != KZ_OK) {
+		kz_identity_clear(&id);
+		return v;
+	}
+	free(id.kid);
+	id.kid = res->id.kid;
+	res->id.kid = NULL;
+	kz_identity_clear(&res->id);
+	res->id = id;
+	return KZ_OK;
+}
+
+kz_verdict
+kz_introspect(kz_ctx *ctx, struct kz_provider *p, const char *tok, size_t len,
+    bool jwt_valid, kz_result *res)
+{
+	struct kz_http_req req = { .method = "POST", .ca_file = p->ca_file,
+		.allow_http_loopback = p->allow_http_loopback,
+		.basic_user = p->client_id };
+	struct kz_http_resp r;
+	char err[256], *secret, *body = NULL, *t;
+	size_t blen = 0;
+	json_t *ans;
+	kz_verdict v;
+
+	if (p->discovery && !p->introspection_url &&
+	    (v = kz_discover(ctx, p, res)) != KZ_OK)
+		return v;
+	req.url = p->introspection_url ? p->introspection_url :
+	    p->disc_introspection_url;
+	if (req.url == NULL)
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG,
+		    "no introspection_url");
+	if ((secret = kz_read_client_secret(ctx, p, err, sizeof(err))) == NULL)
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
+	if ((t = strndup(tok, len)) == NULL ||
+	    kz_form_add(&body, &blen, "token", t) != 0 ||
+	    kz_form_add(&body, &blen, "token_type_hint", "access_token") != 0) {
+		kz_free_secret(t);
+		kz_free_secret(secret);
+		free(body);
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	}
+	kz_free_secret(t);
+	req.basic_pass = secret;
+	req.body = body;
+	req.body_len = blen;
+	if (kz_http_do(ctx, &req, &r) != 0) {
+		v = kz_http_failure(&r, res, "introspection");
+	} else if (r.status == 401 || r.status == 403) {
+		v = kz_set(res, KZ_ERROR, KZ_R_CONFIG, "introspection refused "
+		    "client %s (HTTP %ld): check client_id and "
+		    "client_secret_file", p->client_id, r.status);
+	} else if (r.status != 200) {
+		v = kz_map_status(r.status, res, "introspection");
+		if (v != KZ_UNAVAILABLE)
+			v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+			    "introspection answered HTTP %ld", r.status);
+	} else if ((ans = kz_json_parse(r.body, r.body_len)) == NULL ||
+	    !json_is_object(ans)) {
+		json_decref(ans);
+		v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "introspection answer is not a JSON object");
+	} else {
+		v = read_introspection(ctx, p, ans, jwt_valid, res);
+		json_decref(ans);
+	}
+	kz_http_resp_free(&r);
+	explicit_bzero(body, blen);
+	free(body);
+	kz_free_secret(secret);
+	kz_trace(ctx, "introspection", v == KZ_OK, "%s",
+	    v == KZ_OK ? "active" : res->detail);
+	return v;
+}
+
+kz_verdict
+kz_tokeninfo(kz_ctx *ctx, struct kz_provider *p, const char *tok, size_t len,
+    kz_result *res)
+{
+	struct kz_http_req req = { .method = "GET", .url = p->tokeninfo_url,
+		.ca_file = p->ca_file,
+		.allow_http_loopback = p->allow_http_loopback };
+	const char *hdrs[2] = { NULL, NULL };
+	struct kz_http_resp r;
+	kz_identity id = { 0 };
+	char *hdr = NULL;
+	json_t *ans = NULL;
+	kz_verdict v;
+	int n;
+
+	if (strcmp(p->tokeninfo_header, "Authorization") == 0)
+		n = asprintf(&hdr, "Authorization: Bearer %.*s", (int)len, tok);
+	else
+		n = asprintf(&hdr, "%s: %.*s", p->tokeninfo_header, (int)len,
+		    tok);
+	if (n < 0)
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	hdrs[0] = hdr;
+	req.headers = hdrs;
+	if (kz_http_do(ctx, &req, &r) != 0) {
+		v = kz_http_failure(&r, res, "tokeninfo");
+	} else if ((v = kz_map_status(r.status, res, "tokeninfo")) != KZ_OK) {
+		/* the mapping stands */
+	} else if ((ans = kz_json_parse(r.body, r.body_len)) == NULL ||
+	    !json_is_object(ans)) {
+		v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "tokeninfo answer is not a JSON object");
+	} else if (kz_identity_from_claims(p, ans, &id, res) != 0) {
+		v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "tokeninfo answer: %s", res->detail);
+	} else if ((v = kz_check_times(ctx, &id, false, res)) == KZ_OK) {
+		id.source = KZ_SRC_TOKENINFO;
+		if (id.iss == NULL)
+			id.iss = kz_strdup(p->issuer);
+		kz_identity_clear(&res->id);
+		res->id = id;
+		memset(&id, 0, sizeof(id));
+	}
+	kz_identity_clear(&id);
+	json_decref(ans);
+	kz_http_resp_free(&r);
+	kz_free_secret(hdr);
+	kz_trace(ctx, "tokeninfo", v == KZ_OK, "%s",
+	    v == KZ_OK ? "accepted" : res->detail);
+	return v;
+}

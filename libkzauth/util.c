@@ -1,0 +1,250 @@
+/*
+ * util.c - strings, numbers, hashing and JSON helpers used across libkzauth.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "internal.h"
+
+char *
+kz_strdup(const char *s)
+{
+	return s ? strdup(s) : NULL;
+}
+
+char *
+kz_strndup(const char *s, size_t n)
+{
+	return s ? strndup(s, n) : NULL;
+}
+
+void
+kz_free_secret(char *s)
+{
+	if (s == NULL)
+		return;
+	explicit_bzero(s, strlen(s));
+	free(s);
+}
+
+void
+kz_strv_free(struct kz_strv *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		free(sv->v[i]);
+	free(sv->v);
+	sv->v = NULL;
+	sv->n = 0;
+}
+
+int
+kz_strv_push(struct kz_strv *sv, const char *s, size_t n)
+{
+	char **nv;
+
+	if (sv->n >= 4096)	/* a hostile claim list is cut off, not grown */
+		return -1;
+	if ((nv = realloc(sv->v, (sv->n + 1) * sizeof(*nv))) == NULL)
+		return -1;
+	sv->v = nv;
+	if ((sv->v[sv->n] = strndup(s, n)) == NULL)
+		return -1;
+	sv->n++;
+	return 0;
+}
+
+int
+kz_strv_split(struct kz_strv *sv, const char *s)
+{
+	const char *p = s;
+
+	while (*p != '\0') {
+		size_t n;
+
+		while (*p == ',' || isspace((unsigned char)*p))
+			p++;
+		n = strcspn(p, ", \t\r\n");
+		if (n > 0 && kz_strv_push(sv, p, n) != 0)
+			return -1;
+		p += n;
+	}
+	return 0;
+}
+
+bool
+kz_strv_has(const struct kz_strv *sv, const char *s)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		if (strcmp(sv->v[i], s) == 0)
+			return true;
+	return false;
+}
+
+/* Compares without leaking where they differ (client secrets, digests). */
+bool
+kz_streq_ct(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+
+	if (la != lb)
+		return false;
+	return CRYPTO_memcmp(a, b, la) == 0;
+}
+
+void
+kz_hex(const unsigned char *in, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[in[i] >> 4];
+		out[2 * i + 1] = digits[in[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+void
+kz_sha256_hex(const char *data, size_t n, char out[65])
+{
+	unsigned char md[SHA256_DIGEST_LENGTH];
+
+	SHA256((const unsigned char *)data, n, md);
+	kz_hex(md, sizeof(md), out);
+}
+
+void
+kz_fingerprint(const char *tok, size_t len, char fp[13])
+{
+	char hex[65];
+
+	kz_sha256_hex(tok, len, hex);
+	memcpy(fp, hex, 12);
+	fp[12] = '\0';
+}
+
+int
+kz_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+kz_parse_bool(const char *s, bool *out)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "yes") || !strcmp(s, "1") ||
+	    !strcmp(s, "on"))
+		*out = true;
+	else if (!strcmp(s, "false") || !strcmp(s, "no") || !strcmp(s, "0") ||
+	    !strcmp(s, "off"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
+
+const char *
+kz_json_str(json_t *o, const char *key)
+{
+	json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+
+	return json_is_string(v) ? json_string_value(v) : NULL;
+}
+
+/* Integers, or integral reals (some providers send 1.7e9): anything else,
+ * including a string, is "present but wrong" (-1). */
+int
+kz_json_int(json_t *o, const char *key, int64_t *out)
+{
+	json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+
+	if (v == NULL)
+		return 0;
+	if (json_is_integer(v)) {
+		*out = json_integer_value(v);
+		return 1;
+	}
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+
+		if (d > -9.2e18 && d < 9.2e18) {
+			*out = (int64_t)d;
+			return 1;
+		}
+	}
+	return -1;
+}
+
+int
+kz_json_names(json_t *o, const char *key, struct kz_strv *out)
+{
+	json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+	size_t i;
+	json_t *item;
+
+	if (v == NULL || json_is_null(v))
+		return 0;
+	if (json_is_string(v))
+		return kz_strv_split(out, json_string_value(v));
+	if (!json_is_array(v))
+		return -1;
+	json_array_foreach(v, i, item) {
+		/* Names with white space or commas cannot be matched reliably. */
+		if (json_is_string(item) && json_string_length(item) > 0 &&
+		    kz_strv_push(out, json_string_value(item),
+		    json_string_length(item)) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* jansson recurses per nesting level; bound the depth ourselves before it
+ * sees hostile input (a provider answer, a JWKS, a store file). */
+static bool
+json_depth_ok(const char *buf, size_t len)
+{
+	int depth = 0;
+	bool in_str = false;
+
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+
+		if (in_str) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				in_str = false;
+		} else if (c == '"') {
+			in_str = true;
+		} else if (c == '{' || c == '[') {
+			if (++depth > KZ_MAX_JSON_DEPTH)
+				return false;
+		} else if (c == '}' || c == ']') {
+			depth--;
+		}
+	}
+	return true;
+}
+
+json_t *
+kz_json_parse(const char *buf, size_t len)
+{
+	json_error_t jerr;
+
+	if (buf == NULL || len > KZ_MAX_BODY || !json_depth_ok(buf, len))
+		return NULL;
+	return json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+}

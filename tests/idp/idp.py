@@ -1,0 +1,1187 @@
+#!/usr/bin/python3
+"""kztoken test identity provider.
+
+A real HTTPS server on loopback serving what kztoken talks to: OIDC discovery, JWKS
+(with key rotation), an OAuth2 token endpoint with refresh-token rotation and reuse
+detection, a Kaizala-style token endpoint, RFC 7662 introspection, RFC 7009 revocation,
+tokeninfo and group membership, plus /test/* control endpoints that let tests mint
+tokens, revoke them, rotate keys, shift the clock and inject faults.
+
+Usage: /usr/bin/python3 tests/idp/idp.py --dir STATEDIR [--port 0] [--http-port 0|-1]
+
+Files in STATEDIR: ca.pem, server.pem, server.key, client_secret (0600, with a trailing
+newline), jwks.json (the published JWKS, rewritten on rotation), pid, url (written last,
+atomically, once the socket listens) and http_url (when --http-port >= 0).
+
+Endpoints (client auth is HTTP Basic with host-fleet and the client_secret file):
+  GET  /.well-known/openid-configuration, /jwks
+  POST /introspect (RFC 7662), /revoke (RFC 7009), /token (refresh_token, client_credentials)
+  GET  /tokeninfo (token in Authorization: Bearer, X-Auth-Token or accessToken)
+  GET  /kaizala/token (headers applicationId, applicationSecret, refreshToken)
+  GET  /membership/{group}/{user} (Bearer = an access token of that group's chain)
+Test controls (JSON in, JSON out, no auth):
+  POST /test/mint, /test/opaque, /test/refresh_token, /test/revoke, /test/rotate,
+       /test/fault, /test/mode, /test/membership, /test/check_refresh, /test/stats/reset
+  GET  /test/stats, /test/chain?refresh_token=R
+Fault modes: none hang slow 500 503 429 reset endless huge big2mb badjson deepjson
+wrongtypes empty400 (optionally limited to path prefixes and to a count of requests).
+
+All state is in memory, guarded by one lock. Only the standard library and Debian's
+python3-cryptography are used. Tokens, secrets and Authorization headers are never logged.
+"""
+
+import argparse
+import base64
+import email.utils
+import hashlib
+import hmac
+import http.server
+import json
+import os
+import secrets
+import signal
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import urllib.parse
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import certs  # noqa: E402  (our sibling module)
+
+CLIENT_ID = "host-fleet"
+MAX_REQUEST_BODY = 1 << 20          # we refuse bigger request bodies with 413
+DEFAULT_ACCESS_LIFETIME = 300
+DEFAULT_REFRESH_LIFETIME = 365 * 86400
+LONG_WAIT = 120                     # how long "hang" and "endless" last at most
+
+
+def log(msg):
+    """One line to stderr (the log). Callers never pass tokens or secrets."""
+    sys.stderr.write("%s idp: %s\n" % (time.strftime("%H:%M:%S"), msg))
+    sys.stderr.flush()
+
+
+def b64u(data):
+    """base64url without padding."""
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def b64u_decode(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def int_bytes(value, length=None):
+    """Big-endian unsigned bytes of an integer (minimal length unless given)."""
+    if length is None:
+        length = max(1, (value.bit_length() + 7) // 8)
+    return value.to_bytes(length, "big")
+
+
+def compact_json(obj):
+    return json.dumps(obj, separators=(",", ":")).encode("utf-8")
+
+
+def new_opaque():
+    """A random opaque token: 43 base64url characters, no dots."""
+    return secrets.token_urlsafe(32)
+
+
+HASHES = {"256": hashes.SHA256, "384": hashes.SHA384, "512": hashes.SHA512}
+HMAC_HASHES = {"256": hashlib.sha256, "384": hashlib.sha384, "512": hashlib.sha512}
+
+
+class SigningKey:
+    """One asymmetric signing key, published in the JWKS unless dropped."""
+
+    def __init__(self, kid, family, private_key):
+        self.kid = kid
+        self.family = family            # "RSA", "EC" (P-256) or "EC384" (P-384)
+        self.private_key = private_key
+        self.published = True
+
+    @property
+    def default_alg(self):
+        return {"RSA": "RS256", "EC": "ES256", "EC384": "ES384"}[self.family]
+
+    def jwk(self):
+        pub = self.private_key.public_key().public_numbers()
+        base = {"kid": self.kid, "use": "sig", "alg": self.default_alg}
+        if self.family == "RSA":
+            base.update(kty="RSA", n=b64u(int_bytes(pub.n)), e=b64u(int_bytes(pub.e)))
+        else:
+            size = 32 if self.family == "EC" else 48
+            base.update(kty="EC", crv="P-256" if size == 32 else "P-384",
+                        x=b64u(int_bytes(pub.x, size)), y=b64u(int_bytes(pub.y, size)))
+        return base
+
+    def public_pem(self):
+        """SubjectPublicKeyInfo PEM, as OpenSSL's PEM_write_bio_PUBKEY writes it."""
+        return self.private_key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+
+    def sign(self, alg, data):
+        """Sign with RSxxx or ESxxx; the raw r||s form for ECDSA, as JWS requires."""
+        digest = HASHES[alg[2:]]()
+        if alg.startswith("RS"):
+            if self.family != "RSA":
+                raise ValueError("alg %s needs an RSA key, %s is %s" % (alg, self.kid, self.family))
+            return self.private_key.sign(data, padding.PKCS1v15(), digest)
+        want = {"ES256": "EC", "ES384": "EC384"}.get(alg)
+        if want != self.family:
+            raise ValueError("alg %s cannot be signed with key %s (%s)" % (alg, self.kid, self.family))
+        r, s = decode_dss_signature(self.private_key.sign(data, ec.ECDSA(digest)))
+        size = 32 if self.family == "EC" else 48
+        return int_bytes(r, size) + int_bytes(s, size)
+
+
+def make_key(kid, family):
+    if family == "RSA":
+        return SigningKey(kid, family, rsa.generate_private_key(65537, 2048))
+    curve = ec.SECP256R1() if family == "EC" else ec.SECP384R1()
+    return SigningKey(kid, family, ec.generate_private_key(curve))
+
+
+class Chain:
+    """A refresh-token chain (one enrollment). Tokens in it are current, grace or dead."""
+
+    def __init__(self, info, now):
+        self.id = secrets.token_hex(8)
+        self.username = info["username"]
+        self.sub = info["sub"]
+        self.groups = info["groups"]
+        self.scope = info["scope"]
+        self.group = info.get("group")                  # set for a "group token"
+        self.expires_in = info["expires_in"]            # access token lifetime
+        self.iat = now
+        self.refresh_exp = now + info["refresh_expires_in"]
+        self.revoked = False
+        self.refreshes = 0
+        self.current = None                             # the newest refresh token
+        self.grace = None                               # the previous one, until current is used
+        self.access = []                                # access tokens minted from it
+
+
+class Record:
+    """What the IdP knows about a token it issued or was told about."""
+
+    def __init__(self, kind, info, chain=None):
+        self.kind = kind        # "jwt" (claims in info), "opaque" (fields in info), "refresh"
+        self.info = info
+        self.chain = chain
+        self.revoked = False
+
+
+class State:
+    """All mutable state of the IdP, guarded by self.lock."""
+
+    def __init__(self, statedir, client_secret):
+        self.lock = threading.RLock()
+        self.statedir = statedir
+        self.client_secret = client_secret
+        self.issuer = None                  # set once the HTTPS socket listens
+        self.keys = {}                      # kid -> SigningKey (published or not)
+        self.current = {}                   # family -> kid of the default signer
+        self.counters = {"RSA": 0, "EC": 0}
+        self.tokens = {}                    # token string -> Record
+        self.membership = {"ops-admins": {"alice"}, "devs": {"alice", "bob"}}
+        self.rotation = "grace"
+        self.kaizala_move = False
+        self.clock_offset = 0.0
+        self.fault = None
+        self.reset_stats()
+        for family in ("RSA", "EC"):
+            self.add_key(family)
+
+    # --- clock ---------------------------------------------------------------------------
+    def now(self):
+        return time.time() + self.clock_offset
+
+    def inow(self):
+        return int(self.now())
+
+    # --- keys ----------------------------------------------------------------------------
+    def add_key(self, family):
+        """Add a key of a family (RSA or EC) and make it that family's default signer."""
+        with self.lock:
+            self.counters[family] += 1
+            kid = "%s%d" % ("rsa" if family == "RSA" else "ec", self.counters[family])
+            self.keys[kid] = make_key(kid, family)
+            previous = self.current.get(family)
+            self.current[family] = kid
+            self.write_jwks()
+            return kid, previous
+
+    def key_for(self, family):
+        """The default signer of a family; the P-384 key is created on first use."""
+        with self.lock:
+            if family == "EC384" and "ec384" not in self.keys:
+                self.keys["ec384"] = make_key("ec384", "EC384")
+                self.current["EC384"] = "ec384"
+                self.write_jwks()
+            return self.keys[self.current[family]]
+
+    def jwks(self):
+        with self.lock:
+            return {"keys": [k.jwk() for k in self.keys.values() if k.published]}
+
+    def write_jwks(self):
+        """Keep STATEDIR/jwks.json in step with /jwks, for tests of a pinned jwks_file."""
+        write_atomic(os.path.join(self.statedir, "jwks.json"),
+                     json.dumps(self.jwks(), indent=1).encode() + b"\n", 0o644)
+
+    # --- JWT -----------------------------------------------------------------------------
+    def sign_jwt(self, header, claims, alg, key=None, hmac_key=None, tamper=None):
+        """Build a compact JWS. header/claims are used as given (already merged)."""
+        signing_input = (b64u(compact_json(header)) + "." + b64u(compact_json(claims))).encode()
+        if alg == "none":
+            signature = b""
+        elif alg.startswith("HS"):
+            signature = hmac.new(hmac_key, signing_input, HMAC_HASHES[alg[2:]]).digest()
+        else:
+            signature = key.sign(alg, signing_input)
+        if tamper == "signature" and signature:
+            flipped = bytearray(signature)
+            flipped[len(flipped) // 2] ^= 0x5A
+            flipped[-1] ^= 0x01
+            signature = bytes(flipped)
+        return signing_input.decode() + "." + b64u(signature)
+
+    def access_token_for(self, chain):
+        """An RS256 at+jwt access token for a chain, registered for introspection."""
+        now = self.inow()
+        jti = secrets.token_hex(12)
+        claims = {"iss": self.issuer, "aud": CLIENT_ID, "sub": chain.sub,
+                  "preferred_username": chain.username, "groups": list(chain.groups),
+                  "scope": chain.scope, "iat": now, "exp": now + chain.expires_in,
+                  "jti": jti, "client_id": CLIENT_ID}
+        if chain.group:
+            claims["group"] = chain.group
+        key = self.key_for("RSA")
+        token = self.sign_jwt({"alg": "RS256", "typ": "at+jwt", "kid": key.kid}, claims,
+                              "RS256", key)
+        self.tokens[token] = Record("jwt", claims, chain)
+        chain.access.append(token)
+        return token, claims["exp"]
+
+    # --- refresh chains ------------------------------------------------------------------
+    def new_chain(self, info):
+        with self.lock:
+            chain = Chain(info, self.inow())
+            token = new_opaque()
+            chain.current = token
+            self.tokens[token] = Record("refresh", {}, chain)
+            return token
+
+    def revoke_chain(self, chain):
+        chain.revoked = True
+        for token in chain.access:
+            self.tokens[token].revoked = True
+
+    def refresh_state(self, token):
+        """(record, state) with state in current, grace, dead, revoked, expired, unknown."""
+        rec = self.tokens.get(token)
+        if rec is None or rec.kind != "refresh":
+            return None, "unknown"
+        chain = rec.chain
+        if chain.revoked or rec.revoked:
+            return rec, "revoked"
+        if self.now() >= chain.refresh_exp:
+            return rec, "expired"
+        if token == chain.current:
+            return rec, "current"
+        if token == chain.grace:
+            return rec, "grace"
+        return rec, "dead"
+
+    def refresh(self, token):
+        """Redeem a refresh token: (chain, access_token, access_exp, refresh_token to hand
+        back) or GrantError. With rotation off the same refresh token is handed back."""
+        with self.lock:
+            self.stats["refresh_attempts"] += 1
+            rec, state = self.refresh_state(token)
+            if state == "dead":
+                # A superseded token came back: someone replayed it. Kill the chain.
+                self.revoke_chain(rec.chain)
+                log("refresh token reuse detected: chain %s revoked" % rec.chain.id)
+                raise GrantError("refresh token reused; chain revoked")
+            if state not in ("current", "grace"):
+                raise GrantError("refresh token %s" % state)
+            chain = rec.chain
+            if self.rotation == "off":
+                new = token
+            else:
+                new = new_opaque()
+                self.tokens[new] = Record("refresh", {}, chain)
+                if state == "current":
+                    # The current token's first use ends the previous token's grace.
+                    chain.grace = token if self.rotation == "grace" else None
+                elif self.rotation == "strict":
+                    chain.grace = None
+                # (state == grace under grace mode: the grace token stays valid, and the
+                # unused current token it replaces is now dead.)
+                chain.current = new
+            chain.refreshes += 1
+            self.stats["refresh"] += 1
+            access, exp = self.access_token_for(chain)
+            return chain, access, exp, new
+
+    # --- introspection -------------------------------------------------------------------
+    def describe(self, token):
+        """The RFC 7662 answer for a token, or None when it is not active."""
+        with self.lock:
+            rec = self.tokens.get(token)
+            if rec is None or rec.revoked:
+                return None
+            now = self.now()
+            if rec.kind == "refresh":
+                rec, state = self.refresh_state(token)
+                if state not in ("current", "grace"):
+                    return None
+                c = rec.chain
+                out = {"sub": c.sub, "username": c.username, "scope": c.scope,
+                       "groups": list(c.groups), "exp": int(c.refresh_exp), "iat": c.iat,
+                       "iss": self.issuer, "aud": CLIENT_ID, "client_id": CLIENT_ID,
+                       "token_type": "refresh_token"}
+            elif rec.kind == "opaque":
+                i = rec.info
+                if not i["active"] or (i["exp"] is not None and now >= i["exp"]):
+                    return None
+                out = {"sub": i["sub"], "username": i["username"], "scope": i["scope"],
+                       "groups": list(i["groups"]), "exp": i["exp"], "iat": i["iat"],
+                       "iss": self.issuer, "aud": CLIENT_ID, "client_id": i["client_id"],
+                       "token_type": i["token_type"]}
+            else:
+                c = rec.info
+                if rec.chain is not None and rec.chain.revoked:
+                    return None
+                exp = c.get("exp")
+                if isinstance(exp, (int, float)) and not isinstance(exp, bool) and now >= exp:
+                    return None
+                scope = c.get("scope")
+                if isinstance(scope, list):
+                    scope = " ".join(str(s) for s in scope)
+                out = {"sub": c.get("sub"),
+                       "username": c.get("preferred_username", c.get("username")),
+                       "scope": scope, "groups": c.get("groups", []), "exp": exp,
+                       "iat": c.get("iat"), "iss": c.get("iss"), "aud": c.get("aud"),
+                       "client_id": c.get("client_id", CLIENT_ID),
+                       "token_type": "access_token", "jti": c.get("jti")}
+            out = {k: v for k, v in out.items() if v is not None}
+            out["active"] = True
+            return out
+
+    def revoke_token(self, token):
+        """Revoke an access or refresh token (a refresh token takes its chain along)."""
+        with self.lock:
+            rec = self.tokens.get(token)
+            if rec is None:
+                return False
+            if rec.kind == "refresh":
+                self.revoke_chain(rec.chain)
+            else:
+                rec.revoked = True
+            return True
+
+    # --- faults and stats ----------------------------------------------------------------
+    def take_fault(self, path):
+        """The fault that applies to this request, if any (consuming one of its count)."""
+        with self.lock:
+            f = self.fault
+            if f is None:
+                return None
+            if f["paths"] and not any(path.startswith(p) for p in f["paths"]):
+                return None
+            if f["count"] is not None:
+                f["count"] -= 1
+                if f["count"] <= 0:
+                    self.fault = None
+            return dict(f)
+
+    def reset_stats(self):
+        with self.lock:
+            self.stats = {"total": 0, "paths": {}, "refresh": 0, "refresh_attempts": 0}
+
+    def count(self, path):
+        with self.lock:
+            self.stats["total"] += 1
+            self.stats["paths"][path] = self.stats["paths"].get(path, 0) + 1
+
+
+class GrantError(Exception):
+    pass
+
+
+class BadRequest(Exception):
+    """A /test request the IdP cannot honour: answered 400 with the message."""
+
+
+def write_atomic(path, data, mode):
+    tmp = "%s.tmp.%d" % (path, os.getpid())
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+STATE = None      # the State, set in main()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    """One handler for both listeners (HTTPS and, optionally, plain HTTP)."""
+
+    protocol_version = "HTTP/1.1"       # keep-alive, as libcurl likes it
+    server_version = "kztoken-test-idp/1"
+    sys_version = ""
+    timeout = 30                        # idle keep-alive connections are closed after this
+
+    # --- logging: method, path without query, status; nothing else ----------------------
+    def log_request(self, code="-", size="-"):
+        path = urllib.parse.urlsplit(self.path).path if hasattr(self, "path") else "?"
+        log("%s %s %s" % (getattr(self, "command", "?"), path, getattr(code, "value", code)))
+
+    def log_error(self, fmt, *args):
+        # The stock messages may quote the raw request line; log only the status code.
+        if args and isinstance(args[0], int):
+            log("error %d" % args[0])
+        else:
+            log("request error")
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def date_time_string(self, timestamp=None):
+        """The Date header follows the IdP's (possibly shifted) clock."""
+        return email.utils.formatdate(STATE.now() if timestamp is None else timestamp,
+                                      usegmt=True)
+
+    # --- response helpers ----------------------------------------------------------------
+    def send_body(self, status, body, ctype="application/json", headers=()):
+        self.send_response(status)
+        if ctype:
+            self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        for name, value in headers:
+            self.send_header(name, value)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD" and body:
+            self.wfile.write(body)
+
+    def send_json(self, status, obj, headers=()):
+        self.send_body(status, compact_json(obj), "application/json", headers)
+
+    def send_error_json(self, status, error, description=None, headers=()):
+        obj = {"error": error}
+        if description:
+            obj["error_description"] = description
+        self.send_json(status, obj, headers)
+
+    # --- request helpers -----------------------------------------------------------------
+    def base_url(self):
+        """The base URL of the listener this request came in on."""
+        return self.server.base_url
+
+    def read_body(self):
+        """The request body (bytes), or None after answering 413/400 ourselves."""
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True
+            self.send_error_json(411, "invalid_request", "chunked bodies not supported")
+            return None
+        try:
+            length = int(self.headers.get("Content-Length", "0") or "0")
+        except ValueError:
+            length = -1
+        if length < 0 or length > MAX_REQUEST_BODY:
+            self.close_connection = True
+            self.send_error_json(413 if length > 0 else 400, "invalid_request", "bad body length")
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def form(self):
+        try:
+            parsed = urllib.parse.parse_qs(self.body.decode("utf-8"), keep_blank_values=True)
+        except UnicodeDecodeError:
+            return {}
+        return {k: v[0] for k, v in parsed.items()}
+
+    def json_body(self):
+        if not self.body.strip():
+            return {}
+        try:
+            obj = json.loads(self.body)
+        except ValueError:
+            raise BadRequest("request body is not JSON")
+        if not isinstance(obj, dict):
+            raise BadRequest("request body must be a JSON object")
+        return obj
+
+    def basic_client(self):
+        """(client_id, secret) from HTTP Basic, or None."""
+        auth = self.headers.get("Authorization", "")
+        if not auth[:6].lower() == "basic ":
+            return None
+        try:
+            raw = base64.b64decode(auth[6:].strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        if ":" not in raw:
+            return None
+        cid, secret = raw.split(":", 1)
+        # RFC 6749 2.3.1: both parts are form-urlencoded before Basic encoding.
+        return urllib.parse.unquote_plus(cid), urllib.parse.unquote_plus(secret)
+
+    def client_ok(self, cid, secret):
+        return (cid == CLIENT_ID and secret is not None
+                and hmac.compare_digest(secret.encode(), STATE.client_secret.encode()))
+
+    def require_client(self):
+        """Check HTTP Basic client auth; answer 401 invalid_client and return False if bad."""
+        creds = self.basic_client()
+        if creds and self.client_ok(*creds):
+            return True
+        self.send_error_json(401, "invalid_client", "client authentication failed",
+                             [("WWW-Authenticate", 'Basic realm="kztoken-test-idp"')])
+        return False
+
+    def bearer(self):
+        """The token from Authorization: Bearer, X-Auth-Token or accessToken."""
+        auth = self.headers.get("Authorization", "")
+        if auth[:7].lower() == "bearer ":
+            return auth[7:].strip()
+        for name in ("X-Auth-Token", "accessToken"):
+            value = self.headers.get(name)
+            if value:
+                return value.strip()
+        return None
+
+    # --- dispatch ------------------------------------------------------------------------
+    def do_GET(self):
+        self.dispatch()
+
+    def do_POST(self):
+        self.dispatch()
+
+    def do_HEAD(self):
+        self.dispatch()
+
+    def do_PUT(self):
+        self.dispatch()
+
+    def do_DELETE(self):
+        self.dispatch()
+
+    def dispatch(self):
+        url = urllib.parse.urlsplit(self.path)
+        path, self.query = url.path, urllib.parse.parse_qs(url.query)
+        self.body = self.read_body()
+        if self.body is None:
+            return
+        try:
+            if path.startswith("/test/"):
+                self.route_test(path)
+                return
+            STATE.count(path)
+            fault = STATE.take_fault(path)
+            if fault and self.apply_fault(fault, path):
+                return
+            self.route(path)
+        except BadRequest as exc:
+            self.send_error_json(400, "invalid_request", str(exc))
+        except (BrokenPipeError, ConnectionResetError, ssl.SSLError, socket.timeout):
+            self.close_connection = True
+
+    def route(self, path):
+        m = self.command
+        get = m in ("GET", "HEAD")
+        if path == "/.well-known/openid-configuration" and get:
+            return self.discovery()
+        if path == "/jwks" and get:
+            return self.send_json(200, STATE.jwks())
+        if path == "/introspect" and m == "POST":
+            return self.introspect()
+        if path == "/revoke" and m == "POST":
+            return self.revoke()
+        if path == "/token" and m == "POST":
+            return self.token()
+        if path == "/tokeninfo" and get:
+            return self.tokeninfo()
+        if path in ("/kaizala/token", "/kaizala/api/token", "/kaizala/api2/token") and get:
+            return self.kaizala_token()
+        if path.startswith("/membership/") and get:
+            parts = path.split("/")
+            if len(parts) == 4 and parts[2] and parts[3]:
+                return self.membership(urllib.parse.unquote(parts[2]),
+                                       urllib.parse.unquote(parts[3]))
+        known = ("/.well-known/openid-configuration", "/jwks", "/introspect", "/revoke",
+                 "/token", "/tokeninfo", "/kaizala/token")
+        if path in known:
+            return self.send_error_json(405, "method_not_allowed", None, [("Allow", "GET, POST")])
+        self.send_error_json(404, "not_found")
+
+    # --- faults --------------------------------------------------------------------------
+    def apply_fault(self, fault, path):
+        """Misbehave as told. Returns True when the request has been dealt with."""
+        mode = fault["mode"]
+        log("fault %s on %s" % (mode, path))
+        if mode == "slow":
+            time.sleep(float(fault.get("delay") or 1))
+            return False
+        if mode == "hang":
+            # Say nothing for LONG_WAIT seconds, then drop the connection. Only this
+            # request's thread sleeps.
+            time.sleep(LONG_WAIT)
+            self.close_connection = True
+            return True
+        if mode == "reset":
+            self.abort_connection()
+            return True
+        if mode in ("500", "503"):
+            self.send_error_json(int(mode), "server_error" if mode == "500"
+                                 else "temporarily_unavailable", "injected fault")
+            return True
+        if mode == "429":
+            retry = str(fault.get("retry_after", 2))
+            self.send_error_json(429, "too_many_requests", "injected fault",
+                                 [("Retry-After", retry)])
+            return True
+        if mode == "empty400":
+            self.send_body(400, b"", ctype=None)
+            return True
+        if mode == "badjson":
+            self.send_body(200, b"{not json")
+            return True
+        if mode == "deepjson":
+            self.send_body(200, b"[" * 100000 + b"]" * 100000)
+            return True
+        if mode == "big2mb":
+            size = 2 * 1024 * 1024
+            head, tail = b'{"active":false,"padding":"', b'"}'
+            self.send_body(200, head + b"x" * (size - len(head) - len(tail)) + tail)
+            return True
+        if mode == "wrongtypes":
+            self.send_json(200, wrong_types_for(path))
+            return True
+        if mode == "huge":
+            self.stream_huge(100 * 1024 * 1024)
+            return True
+        if mode == "endless":
+            self.stream_endless()
+            return True
+        return False
+
+    def abort_connection(self):
+        """Close the TCP connection abruptly: SO_LINGER 0 makes close() send a RST."""
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                       struct.pack("ii", 1, 0))
+            self.rfile.close()            # drop the makefile reference so close() is real
+            self.connection.close()
+        except OSError:
+            pass
+
+    def stream_huge(self, size):
+        """A 200 whose body is `size` bytes of a JSON-looking string, streamed."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(size))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        chunk = b"x" * 65536
+        first = b'{"a":"' + chunk[6:]
+        sent = 0
+        try:
+            while sent < size:
+                piece = first if sent == 0 else chunk
+                piece = piece[:size - sent]
+                if sent + len(piece) == size:
+                    piece = piece[:-2] + b'"}'
+                self.wfile.write(piece)
+                sent += len(piece)
+        except (OSError, ValueError):
+            pass                          # the client hung up, as it should
+
+    def stream_endless(self):
+        """A 200 with a body that never ends (close-delimited), trickling bytes."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        deadline = time.monotonic() + LONG_WAIT
+        try:
+            self.wfile.write(b'{"a":"')
+            while time.monotonic() < deadline:
+                self.wfile.write(b"xxxxxxxx")
+                time.sleep(0.1)
+        except (OSError, ValueError):
+            pass
+
+    # --- the provider's endpoints --------------------------------------------------------
+    def discovery(self):
+        base = self.base_url()
+        self.send_json(200, {
+            "issuer": STATE.issuer,
+            "jwks_uri": base + "/jwks",
+            "token_endpoint": base + "/token",
+            "introspection_endpoint": base + "/introspect",
+            "revocation_endpoint": base + "/revoke",
+            "kaizala_token_endpoint": base + "/kaizala/token",
+            "tokeninfo_endpoint": base + "/tokeninfo",
+            "membership_endpoint": base + "/membership/{group}/{user}",
+            "grant_types_supported": ["refresh_token", "client_credentials"],
+            "token_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "introspection_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "revocation_endpoint_auth_methods_supported": ["client_secret_basic"],
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+        })
+
+    def introspect(self):
+        if not self.require_client():
+            return
+        answer = STATE.describe(self.form().get("token", ""))
+        self.send_json(200, answer or {"active": False}, [("Cache-Control", "no-store")])
+
+    def revoke(self):
+        if not self.require_client():
+            return
+        STATE.revoke_token(self.form().get("token", ""))
+        self.send_body(200, b"", ctype=None)
+
+    def token(self):
+        if not self.require_client():
+            return
+        form = self.form()
+        grant = form.get("grant_type")
+        no_store = [("Cache-Control", "no-store"), ("Pragma", "no-cache")]
+        if grant == "refresh_token":
+            refresh = form.get("refresh_token")
+            if not refresh:
+                with STATE.lock:
+                    STATE.stats["refresh_attempts"] += 1
+                return self.send_error_json(400, "invalid_request", "refresh_token missing")
+            try:
+                chain, access, exp, new = STATE.refresh(refresh)
+            except GrantError as exc:
+                return self.send_error_json(400, "invalid_grant", str(exc), no_store)
+            return self.send_json(200, {
+                "access_token": access, "token_type": "Bearer",
+                "expires_in": chain.expires_in, "refresh_token": new,
+                "scope": chain.scope}, no_store)
+        if grant == "client_credentials":
+            with STATE.lock:
+                now = STATE.inow()
+                claims = {"iss": STATE.issuer, "aud": CLIENT_ID, "sub": CLIENT_ID,
+                          "scope": form.get("scope") or "openid", "groups": [],
+                          "iat": now, "exp": now + DEFAULT_ACCESS_LIFETIME,
+                          "jti": secrets.token_hex(12), "client_id": CLIENT_ID}
+                key = STATE.key_for("RSA")
+                access = STATE.sign_jwt({"alg": "RS256", "typ": "at+jwt", "kid": key.kid},
+                                        claims, "RS256", key)
+                STATE.tokens[access] = Record("jwt", claims)
+            return self.send_json(200, {
+                "access_token": access, "token_type": "Bearer",
+                "expires_in": DEFAULT_ACCESS_LIFETIME, "scope": claims["scope"]}, no_store)
+        self.send_error_json(400, "unsupported_grant_type")
+
+    def tokeninfo(self):
+        token = self.bearer()
+        if not token:
+            return self.send_error_json(401, "invalid_token", "no token",
+                                        [("WWW-Authenticate", "Bearer")])
+        with STATE.lock:
+            rec = STATE.tokens.get(token)
+            override = rec.info["tokeninfo_status"] if rec and rec.kind == "opaque" else 200
+            answer = STATE.describe(token)
+        if override != 200:
+            return self.send_error_json(override, "tokeninfo_status", "set by the test")
+        if answer is None or answer.get("token_type") != "access_token":
+            return self.send_error_json(401, "invalid_token", None,
+                                        [("WWW-Authenticate", 'Bearer error="invalid_token"')])
+        self.send_json(200, {k: answer.get(k) for k in ("sub", "username", "groups",
+                                                       "scope", "exp")})
+
+    def kaizala_token(self):
+        base = self.base_url()
+        with STATE.lock:
+            move, STATE.kaizala_move = STATE.kaizala_move, False
+        if move:
+            target = base + "/kaizala/api2"
+            return self.send_json(308, {"endpointUrl": target}, [("Location", target)])
+        cid = self.headers.get("applicationId")
+        secret = self.headers.get("applicationSecret")
+        refresh = self.headers.get("refreshToken")
+        if not self.client_ok(cid, secret):
+            return self.send_error_json(401, "invalid_client", "bad application credentials")
+        if not refresh:
+            with STATE.lock:
+                STATE.stats["refresh_attempts"] += 1
+            return self.send_error_json(401, "invalid_grant", "refreshToken missing")
+        try:
+            chain, access, exp, new = STATE.refresh(refresh)
+        except GrantError as exc:
+            return self.send_error_json(401, "invalid_grant", str(exc))
+        answer = {"accessToken": access, "accessTokenExpiry": int(exp) * 1000,
+                  "endpointUrl": base + "/kaizala/api"}
+        if new != refresh:
+            answer["refreshToken"] = new
+        self.send_json(200, answer, [("Cache-Control", "no-store")])
+
+    def membership(self, group, user):
+        token = self.bearer() if self.headers.get("Authorization") else None
+        with STATE.lock:
+            rec = STATE.tokens.get(token) if token else None
+            answer = STATE.describe(token) if rec else None
+            if (rec is None or rec.kind != "jwt" or answer is None
+                    or answer.get("token_type") != "access_token"):
+                return self.send_error_json(401, "invalid_token", None,
+                                            [("WWW-Authenticate", "Bearer")])
+            if rec.chain is None or rec.chain.group != group:
+                return self.send_error_json(403, "insufficient_scope",
+                                            "not a group token for this group")
+            member = user in STATE.membership.get(group, set())
+        self.send_json(200 if member else 404, {"member": member})
+
+    # --- test control --------------------------------------------------------------------
+    def route_test(self, path):
+        m = self.command
+        if path == "/test/stats" and m == "GET":
+            with STATE.lock:
+                return self.send_json(200, json.loads(json.dumps(STATE.stats)))
+        if path == "/test/chain" and m == "GET":
+            return self.send_json(200, self.chain_status(
+                (self.query.get("refresh_token") or [""])[0]))
+        if m != "POST":
+            return self.send_error_json(404, "not_found")
+        handlers = {
+            "/test/mint": self.t_mint, "/test/opaque": self.t_opaque,
+            "/test/refresh_token": self.t_refresh_token, "/test/revoke": self.t_revoke,
+            "/test/rotate": self.t_rotate, "/test/fault": self.t_fault,
+            "/test/stats/reset": self.t_stats_reset, "/test/mode": self.t_mode,
+            "/test/membership": self.t_membership, "/test/check_refresh": self.t_check,
+        }
+        fn = handlers.get(path)
+        if fn is None:
+            return self.send_error_json(404, "not_found")
+        try:
+            answer = fn(self.json_body())
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            raise BadRequest("bad field in request: %s" % exc)
+        self.send_json(200, answer)
+
+    def chain_status(self, token):
+        """Whether a refresh token would be accepted now; consumes nothing."""
+        with STATE.lock:
+            rec, state = STATE.refresh_state(token)
+            return {"valid": state in ("current", "grace"), "current": state == "current",
+                    "state": state, "refreshes": rec.chain.refreshes if rec else 0}
+
+    def t_check(self, body):
+        return self.chain_status(str(body.get("refresh_token", "")))
+
+    def t_mint(self, body):
+        alg = body.get("alg", "RS256")
+        claims_in = body.get("claims") or {}
+        header_in = body.get("header") or {}
+        if not isinstance(claims_in, dict) or not isinstance(header_in, dict):
+            raise BadRequest("claims and header must be objects")
+        with STATE.lock:
+            now = STATE.inow()
+            username = claims_in.get("preferred_username") or "alice"
+            lifetime = int(body.get("expires_in", DEFAULT_ACCESS_LIFETIME))
+            claims = {"iss": STATE.issuer, "aud": CLIENT_ID, "sub": "u-%s" % username,
+                      "preferred_username": "alice", "groups": [],
+                      "scope": "openid login", "iat": now, "exp": now + lifetime,
+                      "jti": secrets.token_hex(12)}
+            claims = merge(claims, claims_in)
+
+            key, hmac_key = None, None
+            kid = body.get("kid")
+            if alg in ("RS256", "RS384", "RS512", "ES256", "ES384"):
+                family = {"RS": "RSA", "ES": "EC"}[alg[:2]]
+                if alg == "ES384":
+                    family = "EC384"
+                    STATE.key_for("EC384")          # created on first use
+                if kid is not None:
+                    key = STATE.keys.get(kid)
+                    if key is None:
+                        raise BadRequest("no key with kid %r" % kid)
+                else:
+                    key = STATE.key_for(family)
+                kid = key.kid
+            elif alg in ("HS256", "HS384", "HS512"):
+                if body.get("hmac_with_pubkey"):
+                    hmac_key = STATE.keys["rsa1"].public_pem()
+                    kid = kid or "rsa1"
+                else:
+                    hmac_key = str(body.get("hmac_secret", "")).encode("utf-8")
+                    if not hmac_key:
+                        raise BadRequest("HS* needs hmac_secret or hmac_with_pubkey")
+            elif alg != "none":
+                raise BadRequest("unsupported alg %r" % alg)
+
+            header = {"alg": alg, "typ": "JWT"}
+            if kid is not None:
+                header["kid"] = kid
+            header = merge(header, header_in)
+            try:
+                token = STATE.sign_jwt(header, claims, alg, key, hmac_key, body.get("tamper"))
+            except ValueError as exc:
+                raise BadRequest(str(exc))
+            # Register what we issued (a tampered token is not ours, so it stays unknown).
+            if body.get("tamper") is None:
+                STATE.tokens[token] = Record("jwt", claims)
+        return {"token": token, "jti": claims.get("jti"), "claims": claims, "header": header}
+
+    def t_opaque(self, body):
+        with STATE.lock:
+            now = STATE.inow()
+            username = body.get("username", "alice")
+            exp = body.get("exp", now + int(body.get("expires_in", DEFAULT_ACCESS_LIFETIME)))
+            info = {"sub": body.get("sub", "u-%s" % username), "username": username,
+                    "groups": body.get("groups", []), "scope": body.get("scope", "openid login"),
+                    "exp": exp, "iat": body.get("iat", now), "active": body.get("active", True),
+                    "token_type": body.get("token_type", "access_token"),
+                    "tokeninfo_status": int(body.get("tokeninfo_status", 200)),
+                    "client_id": body.get("client_id", CLIENT_ID)}
+            token = new_opaque()
+            STATE.tokens[token] = Record("opaque", info)
+        return {"token": token}
+
+    def t_refresh_token(self, body):
+        username = body.get("username", "alice")
+        info = {"username": username, "sub": body.get("sub", "u-%s" % username),
+                "groups": body.get("groups", []), "scope": body.get("scope", "openid login"),
+                "group": body.get("group"),
+                "expires_in": int(body.get("expires_in", DEFAULT_ACCESS_LIFETIME)),
+                "refresh_expires_in": int(body.get("refresh_expires_in",
+                                                   DEFAULT_REFRESH_LIFETIME))}
+        return {"refresh_token": STATE.new_chain(info)}
+
+    def t_revoke(self, body):
+        with STATE.lock:
+            if body.get("all"):
+                for rec in STATE.tokens.values():
+                    rec.revoked = True
+                    if rec.chain is not None:
+                        rec.chain.revoked = True
+                return {"revoked": True}
+            if "chain_of" in body:
+                rec = STATE.tokens.get(str(body["chain_of"]))
+                if rec is None or rec.chain is None:
+                    raise BadRequest("unknown refresh token")
+                STATE.revoke_chain(rec.chain)
+                return {"revoked": True}
+            return {"revoked": STATE.revoke_token(str(body.get("token", "")))}
+
+    def t_rotate(self, body):
+        family = str(body.get("family", "RSA")).upper()
+        if family not in ("RSA", "EC"):
+            raise BadRequest("family must be RSA or EC")
+        with STATE.lock:
+            kid, previous = STATE.add_key(family)
+            if body.get("drop_old") and previous:
+                STATE.keys[previous].published = False
+                STATE.write_jwks()
+        return {"kid": kid, "previous": previous}
+
+    def t_fault(self, body):
+        mode = str(body.get("mode", "none"))
+        modes = ("none", "hang", "slow", "500", "503", "429", "reset", "endless", "huge",
+                 "big2mb", "badjson", "deepjson", "wrongtypes", "empty400")
+        if mode not in modes:
+            raise BadRequest("unknown fault mode %r" % mode)
+        with STATE.lock:
+            if mode == "none":
+                STATE.fault = None
+            else:
+                paths = body.get("paths") or []
+                if isinstance(paths, str):
+                    paths = [paths]
+                count = body.get("count")
+                STATE.fault = {"mode": mode, "paths": list(paths),
+                               "count": int(count) if count is not None else None,
+                               "delay": float(body.get("delay", 1)),
+                               "retry_after": int(body.get("retry_after", 2))}
+            return {"fault": STATE.fault}
+
+    def t_stats_reset(self, body):
+        STATE.reset_stats()
+        return {"reset": True}
+
+    def t_mode(self, body):
+        with STATE.lock:
+            if "rotation" in body:
+                if body["rotation"] not in ("grace", "strict", "off"):
+                    raise BadRequest("rotation must be grace, strict or off")
+                STATE.rotation = body["rotation"]
+            if "kaizala_move" in body:
+                STATE.kaizala_move = bool(body["kaizala_move"])
+            if "clock_offset" in body:
+                STATE.clock_offset = float(body["clock_offset"])
+            return {"rotation": STATE.rotation, "kaizala_move": STATE.kaizala_move,
+                    "clock_offset": STATE.clock_offset}
+
+    def t_membership(self, body):
+        group, user = str(body.get("group", "")), str(body.get("user", ""))
+        if not group or not user:
+            raise BadRequest("group and user are required")
+        with STATE.lock:
+            members = STATE.membership.setdefault(group, set())
+            if body.get("member", True):
+                members.add(user)
+            else:
+                members.discard(user)
+            return {"group": group, "members": sorted(members)}
+
+
+def merge(base, overrides):
+    """base updated with overrides; an override of None (JSON null) removes the field."""
+    out = dict(base)
+    for k, v in overrides.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = v
+    return out
+
+
+def wrong_types_for(path):
+    """A well-formed JSON answer whose fields have the wrong types, per endpoint."""
+    if path.startswith("/jwks"):
+        return {"keys": "nope"}
+    if path.startswith("/token"):
+        return {"access_token": 123, "token_type": ["Bearer"], "expires_in": "soon",
+                "refresh_token": {"a": 1}, "scope": 7}
+    if path.startswith("/kaizala"):
+        return {"accessToken": 123, "accessTokenExpiry": "tomorrow", "endpointUrl": 42,
+                "refreshToken": ["x"]}
+    if path.startswith("/.well-known"):
+        return {"issuer": 1, "jwks_uri": ["x"], "token_endpoint": {"a": 1}}
+    return {"active": "yes", "exp": "tomorrow", "groups": {"a": 1}, "sub": ["x"]}
+
+
+class Server(http.server.ThreadingHTTPServer):
+    """A threading server whose TLS handshake runs in the request's own thread, so a
+    client that connects and says nothing cannot block the accept loop."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 64
+
+    def __init__(self, address, ssl_context=None):
+        self.ssl_context = ssl_context
+        super().__init__(address, Handler)
+        host, port = self.server_address[:2]
+        self.base_url = "%s://%s:%d" % ("https" if ssl_context else "http", host, port)
+
+    def finish_request(self, request, client_address):
+        conn = request
+        if self.ssl_context is not None:
+            request.settimeout(10)
+            try:
+                conn = self.ssl_context.wrap_socket(request, server_side=True)
+            except (ssl.SSLError, OSError) as exc:
+                log("TLS handshake failed: %s" % (getattr(exc, "reason", None) or exc))
+                return
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            if conn is not request:
+                try:
+                    conn.close()
+                except OSError:
+                    pass
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, ssl.SSLError, socket.timeout, ValueError)):
+            return                          # clients hanging up are part of the tests
+        super().handle_error(request, client_address)
+
+
+def load_or_make_secret(path):
+    """Reuse STATEDIR/client_secret across restarts, or create it (0600, newline)."""
+    try:
+        with open(path) as f:
+            secret = f.read()
+        if secret.endswith("\n"):
+            secret = secret[:-1]
+        if secret:
+            os.chmod(path, 0o600)
+            return secret
+    except FileNotFoundError:
+        pass
+    secret = secrets.token_urlsafe(24)
+    write_atomic(path, (secret + "\n").encode(), 0o600)
+    return secret
+
+
+def main():
+    global STATE
+    ap = argparse.ArgumentParser(description="kztoken test identity provider")
+    ap.add_argument("--dir", required=True, help="state directory")
+    ap.add_argument("--port", type=int, default=0, help="HTTPS port (0: any free port)")
+    ap.add_argument("--http-port", type=int, default=-1,
+                    help="plain-HTTP port for allow_http_loopback tests (-1: none, 0: any)")
+    args = ap.parse_args()
+
+    statedir = os.path.abspath(args.dir)
+    os.makedirs(statedir, exist_ok=True)
+    for name in ("url", "http_url"):
+        try:
+            os.unlink(os.path.join(statedir, name))
+        except FileNotFoundError:
+            pass
+
+    cert, key = certs.make_tls_material(statedir)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(cert, key)
+
+    STATE = State(statedir, load_or_make_secret(os.path.join(statedir, "client_secret")))
+    https = Server(("127.0.0.1", args.port), ctx)
+    STATE.issuer = https.base_url
+    http_srv = Server(("127.0.0.1", args.http_port)) if args.http_port >= 0 else None
+
+    def on_term(signum, frame):
+        raise SystemExit(0)
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+
+    write_atomic(os.path.join(statedir, "pid"), b"%d\n" % os.getpid(), 0o644)
+    if http_srv:
+        threading.Thread(target=http_srv.serve_forever, daemon=True).start()
+        write_atomic(os.path.join(statedir, "http_url"), (http_srv.base_url + "\n").encode(),
+                     0o644)
+    # The sockets listen since their construction: now the URL may be published.
+    write_atomic(os.path.join(statedir, "url"), (https.base_url + "\n").encode(), 0o644)
+    log("listening on %s%s" % (https.base_url,
+                               " and " + http_srv.base_url if http_srv else ""))
+    try:
+        https.serve_forever(poll_interval=0.2)
+    finally:
+        for name in ("url", "http_url", "pid"):
+            try:
+                os.unlink(os.path.join(statedir, name))
+            except FileNotFoundError:
+                pass
+        log("stopped")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+/*
+ * cmd_check.c - `kztoken check`: the whole pipeline on a token read from
+ * stdin; --explain prints every step, and only the fingerprint.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "kztoken.h"
+
+struct explain {
+	bool on;
+	json_t *steps;
+};
+
+static void
+on_step(void *arg, const char *step, int ok, const char *detail)
+{
+	struct explain *e = arg;
+
+	if (e->steps != NULL)
+		json_array_append_new(e->steps, json_pack("{ss ss ss}", "step",
+		    step, "result", ok > 0 ? "pass" : ok == 0 ? "fail" : "info",
+		    "detail", detail));
+	if (e->on)
+		printf("  %-14s %-4s %s\n", step, ok > 0 ? "pass" : ok == 0 ?
+		    "FAIL" : "info", detail);
+}
+
+static json_t *
+names(char *const *v, size_t n)
+{
+	json_t *a = json_array();
+
+	for (size_t i = 0; i < n; i++)
+		json_array_append_new(a, json_string(v[i]));
+	return a;
+}
+
+static void
+print_json(const kz_result *r, json_t *steps)
+{
+	json_t *o = json_pack("{ss ss ss ss ss* ss* ss* ss* ss* so so sI}",
+	    "verdict", kz_verdict_name(r->verdict),
+	    "reason", kz_reason_name(r->reason),
+	    "fingerprint", r->fp, "detail", r->detail,
+	    "user", r->id.user, "sub", r->id.sub, "iss", r->id.iss,
+	    "kid", r->id.kid, "provider", r->id.provider,
+	    "groups", names(r->id.groups, r->id.ngroups),
+	    "scopes", names(r->id.scopes, r->id.nscopes),
+	    "exp", (json_int_t)r->id.exp);
+
+	if (steps != NULL)
+		json_object_set(o, "steps", steps);
+	json_dumpf(o, stdout, JSON_INDENT(2));
+	putchar('\n');
+	json_decref(o);
+}
+
+int
+cmd_check(int argc, char **argv, const char *config)
+{
+	static const struct option opts[] = {
+		{ "service", required_argument, NULL, 's' },
+		{ "user", required_argument, NULL, 'u' },
+		{ "explain", no_argument, NULL, 'e' },
+		{ "json", no_argument, NULL, 'j' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct explain ex = { 0 };
+	const char *service = "default", *user = NULL;
+	bool json = false;
+	kz_request req = { 0 };
+	kz_result res;
+	kz_ctx *ctx;
+	char *tok;
+	size_t len;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': service = optarg; break;
+		case 'u': user = optarg; break;
+		case 'e': ex.on = true; break;
+		case 'j': json = true; break;
+		default:
+			fprintf(stderr, "usage: kztoken check [--service S] "
+			    "[--user U] [--explain] [--json] < token\n");
+			return EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "kztoken check: the token is read from stdin, "
+		    "never from the command line\n");
+		return EXIT_USAGE;
+	}
+	if ((ctx = tool_open(config)) == NULL)
+		return EXIT_USAGE;
+	/* Read up to the cap plus one, so an over-long token is reported as
+	 * too_long by the pipeline, not silently cut. */
+	tok = tool_read_secret(NULL, kz_ctx_max_token_length(ctx) + 1, &len);
+	if (tok == NULL) {
+		fprintf(stderr, "kztoken check: token on stdin is longer than "
+		    "max_token_length (%zu)\n", kz_ctx_max_token_length(ctx));
+		kz_ctx_close(ctx);
+		return KZ_UNAUTHENTICATED;
+	}
+	if (json && ex.on)
+		ex.steps = json_array();
+	if (ex.on || json) {
+		if (json)
+			ex.on = false;
+		kz_ctx_set_trace(ctx, on_step, &ex);
+	}
+	if (ex.on)
+		printf("kztoken check: service %s, user %s\n", service,
+		    user ? user : "(any)");
+	req.token = tok;
+	req.token_len = len;
+	req.user = user;
+	req.service = service;
+	kz_decide(ctx, &req, &res);
+	if (json) {
+		print_json(&res, ex.steps);
+	} else {
+		printf("%s%s reason=%s fp=%s user=%s%s%s\n", ex.on ? "\n" : "",
+		    kz_verdict_name(res.verdict), kz_reason_name(res.reason),
+		    res.fp, res.id.user ? res.id.user : "-",
+		    res.detail[0] ? ": " : "", res.detail);
+	}
+	json_decref(ex.steps);
+	c = (int)res.verdict;
+	kz_result_clear(&res);
+	kz_free_secret(tok);
+	kz_ctx_close(ctx);
+	return c;
+}

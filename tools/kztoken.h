@@ -1,0 +1,34 @@
+/*
+ * kztoken.h - shared parts of the admin command's subcommands.
+ */
+#ifndef KZTOKEN_TOOL_H
+#define KZTOKEN_TOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "kzauth.h"
+
+/* Exit codes (DESIGN.md section 8): the verdicts, and 4 for usage. */
+#define EXIT_USAGE 4
+
+struct cmd {
+	const char *name;
+	const char *synopsis;
+	int (*run)(int argc, char **argv, const char *config);
+};
+
+/* The config path: --config, else $KZTOKEN_CONFIG, else the default. */
+const char *tool_config_path(const char *opt);
+/* Opens a context or prints why not; returns NULL on failure. */
+kz_ctx *tool_open(const char *config);
+void tool_usage(const struct cmd *c);
+/* Reads a secret from a file or stdin (never argv) into a wiped buffer;
+ * strips one trailing newline and surrounding white space. */
+char *tool_read_secret(const char *file, size_t max, size_t *len);
+bool tool_is_tty(void);
+
+int cmd_check(int argc, char **argv, const char *config);
+int cmd_deny(int argc, char **argv, const char *config);
+
+#endif
