@@ -95,7 +95,7 @@ entry_json(const struct entry *e)
 {
 	const kz_identity *id = &e->id;
 
-	return json_pack("{si si sI sI ss s{s?s s?s s?s s?s s?s s?s sI sI sI "
+	return json_pack("{si si sI sI ss s{ss* ss* ss* ss* ss* ss* sI sI sI "
 	    "sI si so so}}", "verdict", e->verdict, "reason", e->reason,
 	    "fresh_until", (json_int_t)e->fresh_until,
 	    "stale_until", (json_int_t)e->stale_until, "detail", e->detail,

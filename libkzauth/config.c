@@ -101,6 +101,7 @@ struct parse {
 	size_t errlen;
 	bool failed;
 	char cur_section[128];
+	bool new_header;	/* the reader passed a [section] line */
 	void *cur;		/* struct of the current section */
 	enum sect cur_kind;
 };
@@ -330,9 +331,14 @@ handler(void *user, const char *section, const char *name, const char *value)
 
 	if (ps->failed)
 		return 0;
-	if (strcmp(section, ps->cur_section) != 0 || ps->cur == NULL)
+	/* inih reports no headers, so a repeated [provider x] would merge
+	 * silently: the reader tells us a header went by. */
+	if (ps->new_header || strcmp(section, ps->cur_section) != 0 ||
+	    ps->cur == NULL) {
+		ps->new_header = false;
 		if (!enter_section(ps, section))
 			return 0;
+	}
 	if (*section == '\0')
 		return fail(ps, "%s: key outside any section", name);
 	for (size_t i = 0; i < KZ_NELEM(keys); i++)
@@ -361,6 +367,8 @@ reader(char *str, int num, void *stream)
 	memcpy(str, ps->pos, take);
 	str[take] = '\0';
 	ps->pos += take;
+	if (str[strspn(str, " \t")] == '[')
+		ps->new_header = true;
 	return str;
 }
 

@@ -326,4 +326,65 @@ KZ_HIDDEN void kz_audit(kz_ctx *ctx, const kz_request *req,
     const kz_result *res);
 KZ_HIDDEN void kz_syslog_send(int prio, const char *line);
 
+/* ==== Enrollment (store.c, refresh.c, enroll.c, membership.c) ==== */
+
+/* One enrollment as stored.  Secrets are wiped by kz_enr_clear(). */
+struct kz_enr {
+	char *name, *provider, *subject;
+	bool group;
+	char *refresh_token, *access_token;
+	int64_t refresh_exp, access_exp, access_iat;
+	char *endpoint_url;	/* API base (Kaizala endpointUrl) */
+	char *token_url;	/* set when the token service moved (308) */
+	int64_t enrolled_at, last_refresh, retry_after_until;
+	kz_enr_state state;
+	char message[200];
+};
+
+KZ_HIDDEN void kz_enr_clear(struct kz_enr *e);
+KZ_HIDDEN bool kz_enr_name_ok(const char *name);
+/* Tokens are VSCHAR (RFC 6749 A.17): printable ASCII, at most 16 KiB. */
+KZ_HIDDEN bool kz_enr_token_ok(const char *tok);
+/* Checks (and with create makes) store_dir: a directory owned by root or
+ * the caller, no group or world access at all. */
+KZ_HIDDEN int kz_store_dir_ok(kz_ctx *ctx, bool create, char *err,
+    size_t errlen);
+/* The exclusive per-enrollment lock: the one-refresher rule.  Waits a
+ * bounded time; returns the lock fd or -1 with err. */
+KZ_HIDDEN int kz_store_lock(kz_ctx *ctx, const char *name, char *err,
+    size_t errlen);
+KZ_HIDDEN void kz_store_unlock(int fd);
+/* 1 loaded, 0 no such enrollment, -1 error (err filled). */
+KZ_HIDDEN int kz_store_load(kz_ctx *ctx, const char *name, struct kz_enr *e,
+    char *err, size_t errlen);
+/* Atomic replace; the caller holds the lock. */
+KZ_HIDDEN int kz_store_save(kz_ctx *ctx, const struct kz_enr *e, char *err,
+    size_t errlen);
+KZ_HIDDEN int kz_store_remove(kz_ctx *ctx, const char *name, char *err,
+    size_t errlen);
+KZ_HIDDEN int kz_store_names(kz_ctx *ctx, struct kz_strv *out, char *err,
+    size_t errlen);
+/* Serialisation, exposed for the unit tests. */
+KZ_HIDDEN char *kz_enr_format(const struct kz_enr *e, size_t *len);
+KZ_HIDDEN int kz_enr_parse(char *buf, struct kz_enr *e, char *err,
+    size_t errlen);
+
+/* The state as seen now: active may have become expiring or expired. */
+KZ_HIDDEN kz_enr_state kz_enr_state_now(kz_ctx *ctx, const struct kz_enr *e);
+/* True when the access token is missing or within 10 % of its lifetime
+ * of expiry. */
+KZ_HIDDEN bool kz_enr_due(kz_ctx *ctx, const struct kz_enr *e);
+/* One request to the token service in the provider's dialect; updates e
+ * (tokens, expiry, state, message).  The caller holds the lock and saves
+ * e afterwards, whatever the verdict. */
+KZ_HIDDEN kz_verdict kz_refresh_once(kz_ctx *ctx, struct kz_provider *p,
+    struct kz_enr *e, unsigned flags, kz_result *res);
+/* Lock, load, refresh when due (or always with force), save, unlock; on
+ * KZ_OK *token (if token is not NULL) is a copy of a valid access token. */
+KZ_HIDDEN kz_verdict kz_enr_access(kz_ctx *ctx, const char *name,
+    unsigned flags, bool force, char **token, kz_result *res);
+KZ_HIDDEN void kz_enr_info(kz_ctx *ctx, const struct kz_enr *e,
+    kz_enrollment_info *info);
+/* ==== end of Enrollment ==== */
+
 #endif /* KZ_INTERNAL_H */

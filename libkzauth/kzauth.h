@@ -180,6 +180,69 @@ kz_verdict kz_denylist_add(kz_ctx *ctx, const char *entry, char *err,
 /* Frees a secret string after wiping it. */
 void kz_free_secret(char *s);
 
+/* ==== Enrollment (store.c, refresh.c, enroll.c, doctor.c) ====
+ * Refresh tokens enrolled on the host (DESIGN.md section 5).  Every call
+ * reads or replaces the store under the enrollment's lock; none prints a
+ * secret.  The verdict of each call is also the exit code of the matching
+ * `kztoken` subcommand: KZ_UNAUTHENTICATED/revoked for a dead refresh
+ * token, KZ_UNAVAILABLE when the provider could not be asked, KZ_ERROR for
+ * a local or configuration problem. */
+
+typedef enum kz_enr_state {
+	KZ_ENR_ACTIVE = 0,
+	KZ_ENR_EXPIRING,	/* refresh token within warn_days of expiry */
+	KZ_ENR_EXPIRED,
+	KZ_ENR_REVOKED,
+	KZ_ENR_ERROR
+} kz_enr_state;
+
+const char *kz_enr_state_name(kz_enr_state s);	/* "active", ... */
+
+typedef struct kz_enrollment_info {
+	char name[65];
+	char provider[65];
+	char kind[8];		/* "group" or "user" */
+	char subject[129];	/* the group or the user */
+	kz_enr_state state;
+	int64_t refresh_exp;	/* 0: unknown */
+	int64_t access_exp;	/* 0: no access token cached */
+	int64_t enrolled_at, last_refresh;
+	char refresh_fp[13];	/* fingerprint of the refresh token */
+	char endpoint_url[256];
+	char message[200];	/* last problem, for the administrator */
+} kz_enrollment_info;
+
+#define KZ_REFRESH_IF_DUE 1u	/* only when the access token is due */
+#define KZ_REFRESH_WAIT 2u	/* may sleep for a short Retry-After */
+#define KZ_ENROLL_FORCE 4u	/* replace an active enrollment */
+
+/* Proves the refresh token with one refresh, then stores it.  is_group
+ * selects the kind; subject is the group or user. */
+kz_verdict kz_enroll(kz_ctx *ctx, const char *name, const char *provider,
+    int is_group, const char *subject, const char *refresh_token,
+    unsigned flags, kz_result *res);
+/* Every enrollment, sorted by name; *out is freed with free(). */
+kz_verdict kz_enrollment_list(kz_ctx *ctx, kz_enrollment_info **out,
+    size_t *n, kz_result *res);
+kz_verdict kz_enrollment_get(kz_ctx *ctx, const char *name,
+    kz_enrollment_info *info, kz_result *res);
+kz_verdict kz_enrollment_refresh(kz_ctx *ctx, const char *name,
+    unsigned flags, kz_result *res);
+/* A valid access token, refreshed first when due; free with
+ * kz_free_secret(). */
+kz_verdict kz_enrollment_token(kz_ctx *ctx, const char *name,
+    unsigned flags, char **token, kz_result *res);
+/* RFC 7009 at revocation_url unless local_only, then removes it. */
+kz_verdict kz_enrollment_revoke(kz_ctx *ctx, const char *name,
+    int local_only, kz_result *res);
+
+/* `kztoken doctor`: each check reports one line; returns the worst
+ * verdict (KZ_OK when all is well). */
+typedef void (*kz_doctor_fn)(void *arg, kz_verdict v, const char *check,
+    const char *detail);
+kz_verdict kz_doctor(kz_ctx *ctx, kz_doctor_fn fn, void *arg);
+/* ==== end of Enrollment ==== */
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

@@ -1,0 +1,53 @@
+/*
+ * kztest.h - helpers for the cmocka suites: talk to the running test
+ * identity provider (KZ_IDP_DIR, KZ_IDP_URL from tests/run.sh), write
+ * configs into a private temp dir, and run decisions.
+ */
+#ifndef KZTEST_H
+#define KZTEST_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "internal.h"
+
+/* A private directory for this test binary, removed at exit. */
+const char *kzt_dir(void);
+const char *kzt_idp_url(void);
+const char *kzt_idp_dir(void);
+
+/* POSTs JSON to the IdP; returns the body (caller frees) or NULL. */
+char *kzt_idp(const char *method, const char *path, const char *json);
+/* /test/mint and /test/opaque: the token (caller frees). */
+char *kzt_mint(const char *json);
+char *kzt_opaque(const char *json);
+/* /test/fault mode for paths (NULL: all); "none" clears. */
+void kzt_fault(const char *mode, const char *paths_json);
+/* Requests the IdP has seen on a path since the last stats reset. */
+long kzt_stat(const char *path);
+void kzt_stats_reset(void);
+
+/* Writes a config for the IdP (plus extra INI text) and opens a context.
+ * Each call gets fresh cache/store dirs unless name is reused. */
+char *kzt_config(const char *name, const char *extra);
+kz_ctx *kzt_ctx(const char *name, const char *extra);
+
+/* One decision; returns the verdict, fills res. */
+kz_verdict kzt_decide(kz_ctx *ctx, const char *tok, const char *user,
+    const char *service, kz_result *res);
+
+/* Asserts verdict and reason together, printing the detail on failure. */
+#define assert_decision(res, v, r) do { \
+	if ((res)->verdict != (v) || (res)->reason != (r)) \
+		print_error("got %s/%s (%s), want %s/%s\n", \
+		    kz_verdict_name((res)->verdict), \
+		    kz_reason_name((res)->reason), (res)->detail, \
+		    kz_verdict_name(v), kz_reason_name(r)); \
+	assert_int_equal((res)->verdict, (v)); \
+	assert_int_equal((res)->reason, (r)); \
+} while (0)
+
+#endif
