@@ -107,8 +107,9 @@ demo: deps-test all
 bench: all
 	@bash tests/bench/run.sh
 
+FUZZ_SECONDS ?= 60
 fuzz:
-	@bash tests/fuzz/run.sh
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
 interop: all
 	@bash tests/interop/run.sh
