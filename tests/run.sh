@@ -34,6 +34,9 @@ if ! KZ_IDP_URL=$(bash "$KZ_ROOT/tests/idp/start.sh" "$KZ_IDP_DIR"); then
 	exit 1
 fi
 export KZ_IDP_URL
+# Every audit and debug line of every test lands here too (suites may
+# point it elsewhere); at the end it must hold no token text.
+export KZTOKEN_LOG_FILE=${KZTOKEN_LOG_FILE:-$work/audit.log}
 
 # Counts a cmocka run from its own summary lines.
 run_cmocka() {	# label binary
@@ -93,6 +96,22 @@ if want asan; then
 	else
 		cat "$work/asan-build.log"; failed=$((failed + 1))
 	fi
+fi
+
+# JWTs start with eyJ; opaque tokens are long base64url runs.  SHA-256
+# digests (lowercase hex) are the only long runs allowed.
+echo "== no token text in the captured log lines"
+if [ -s "$KZTOKEN_LOG_FILE" ]; then
+	leaks=$(grep -oE '[A-Za-z0-9_-]{32,}' "$KZTOKEN_LOG_FILE" | grep -vE '^[0-9a-f]+$' | head -3)
+	if [ -z "$leaks" ] && ! grep -q 'eyJ' "$KZTOKEN_LOG_FILE"; then
+		echo "ok - $(wc -l < "$KZTOKEN_LOG_FILE") log lines, no token text"
+		passed=$((passed + 1))
+	else
+		echo "not ok - token-like text in the log: $(cut -c1-12 <<<"$leaks" | tr '\n' ' ')..."
+		failed=$((failed + 1))
+	fi
+else
+	echo "not ok - no log lines were captured"; failed=$((failed + 1))
 fi
 
 echo
