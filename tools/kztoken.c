@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include "kztoken.h"
@@ -59,6 +60,8 @@ tool_read_secret(const char *file, size_t max, size_t *lenp)
 	    STDIN_FILENO;
 	char *buf = calloc(1, max + 2), *s;
 	size_t len = 0, start = 0;
+	struct termios saved, quiet;
+	bool echo_off = false;
 	ssize_t r;
 
 	*lenp = 0;
@@ -69,12 +72,25 @@ tool_read_secret(const char *file, size_t max, size_t *lenp)
 		free(buf);
 		return NULL;
 	}
+	/* At a terminal: ask, and keep the token off the screen. */
+	if (fd == STDIN_FILENO && isatty(fd) && tcgetattr(fd, &saved) == 0) {
+		quiet = saved;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		echo_off = tcsetattr(fd, TCSAFLUSH, &quiet) == 0;
+		fprintf(stderr, "Token (end with Enter): ");
+	}
 	while (len <= max && (r = read(fd, buf + len, max + 1 - len)) != 0) {
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			break;
 		len += (size_t)r;
+		if (echo_off && buf[len - 1] == '\n')
+			break;
+	}
+	if (echo_off) {
+		tcsetattr(fd, TCSAFLUSH, &saved);
+		fputc('\n', stderr);
 	}
 	if (fd != STDIN_FILENO)
 		close(fd);
