@@ -445,6 +445,15 @@ finish(struct parse *ps)
 		if (p->validation == KZ_VAL_TOKENINFO && !p->tokeninfo_url)
 			return fail(ps, "[provider %s]: validation = tokeninfo "
 			    "needs tokeninfo_url", p->name);
+		/* An introspection answer without a usable token_type (some
+		 * providers omit it for refresh tokens) can only be told
+		 * from a login by its audience. */
+		if (p->audience.n == 0 && (p->validation == KZ_VAL_INTROSPECT ||
+		    (p->validation == KZ_VAL_AUTO && remote)))
+			return fail(ps, "[provider %s] audience: required when "
+			    "introspection validates logins (else a refresh "
+			    "token or another application's token would pass)",
+			    p->name);
 		if ((p->algorithms & KZ_ALG_HMAC) && !p->hmac_secret_file)
 			return fail(ps, "[provider %s] algorithms: HS* needs "
 			    "hmac_secret_file", p->name);

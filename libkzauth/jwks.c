@@ -67,7 +67,10 @@ cache_read(kz_ctx *ctx, struct kz_provider *p)
 	}
 	kz_json_int(root, "attempt_at", &p->jwks_attempt);
 	kz_json_int(root, "fetched_at", &fetched);
-	if (p->discovery) {
+	/* Endpoints found by discovery are kept only for the discovery URL
+	 * they came from: the configuration may have changed since. */
+	if (p->discovery && kz_json_str(root, "discovery") &&
+	    strcmp(kz_json_str(root, "discovery"), p->discovery) == 0) {
 		if (!p->disc_jwks_url)
 			set_str(&p->disc_jwks_url, kz_json_str(root, "jwks_uri"));
 		if (!p->disc_introspection_url)
@@ -109,6 +112,7 @@ cache_write(kz_ctx *ctx, struct kz_provider *p, json_t *jwks,
 	if (jwks != NULL)
 		json_object_set(root, "jwks", jwks);
 #define DISC(k, v) if (v) json_object_set_new(root, k, json_string(v))
+	DISC("discovery", p->discovery);
 	DISC("jwks_uri", p->disc_jwks_url);
 	DISC("introspection_endpoint", p->disc_introspection_url);
 	DISC("token_endpoint", p->disc_token_url);
@@ -168,16 +172,19 @@ kz_discover(kz_ctx *ctx, struct kz_provider *p, kz_result *res)
 	/* OpenID Discovery 4.3: the document must name the issuer we trust. */
 	iss = kz_json_str(doc, "issuer");
 	if (p->issuer && (iss == NULL || strcmp(iss, p->issuer) != 0)) {
+		/* iss lives in doc: format the message before freeing it */
+		v = kz_set(res, KZ_ERROR, KZ_R_CONFIG, "discovery names "
+		    "issuer %.100s, configured issuer is %s", iss ? iss :
+		    "(none)", p->issuer);
 		json_decref(doc);
-		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "discovery names "
-		    "issuer %s, configured issuer is %s", iss ? iss : "(none)",
-		    p->issuer);
+		return v;
 	}
 	set_str(&p->disc_jwks_url, kz_json_str(doc, "jwks_uri"));
 	set_str(&p->disc_introspection_url,
 	    kz_json_str(doc, "introspection_endpoint"));
 	set_str(&p->disc_token_url, kz_json_str(doc, "token_endpoint"));
 	set_str(&p->disc_revocation_url, kz_json_str(doc, "revocation_endpoint"));
+	p->disc_fetched = true;
 	json_decref(doc);
 	return KZ_OK;
 }
@@ -274,6 +281,15 @@ keys_load(kz_ctx *ctx, struct kz_provider *p, bool force, bool *refetch_failed,
 	}
 	p->jwks_attempt = now;
 	v = fetch(ctx, p, now, res);
+	if (v == KZ_UNAVAILABLE && p->discovery && !p->disc_fetched &&
+	    p->disc_jwks_url != NULL) {
+		/* The endpoints came from an old discovery: ask again, the
+		 * provider may have moved its keys. */
+		kz_trace(ctx, "discovery", -1, "JWKS fetch failed with cached "
+		    "endpoints; discovering again");
+		set_str(&p->disc_jwks_url, NULL);
+		v = fetch(ctx, p, now, res);
+	}
 	cache_write(ctx, p, p->keys ? p->keys->doc : NULL,
 	    p->keys ? p->keys->fetched_at : 0, now);
 	if (v == KZ_OK)

@@ -1,7 +1,8 @@
 // Signing keys of the interop provider (private JWKS kept in STATEDIR/jwks.json).
 //
-//   node keys.mjs new FILE                 write a fresh set: one RSA-2048 key, one EC P-256 key
-//   node keys.mjs rotate FILE [--drop-old] put a new RSA and a new EC key first (the provider
+//   node keys.mjs new FILE                 write a fresh set: one RSA-2048 key, one EC P-256 key,
+//                                          one Ed25519 key (OKP, for the EdDSA resource)
+//   node keys.mjs rotate FILE [--drop-old] put a new RSA, EC and Ed25519 key first (the provider
 //                                          signs with the first key of the right type); keep the
 //                                          old ones published unless --drop-old
 //
@@ -15,9 +16,12 @@ function newKeys(gen) {
   const tag = () => randomBytes(3).toString('hex');
   const rsa = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
   const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' });
+  const ed = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  // RSA and EC first: rotate-keys.sh prints the first two kids
   return [
     { kid: `rsa-g${gen}-${tag()}`, use: 'sig', ...rsa },
     { kid: `ec-g${gen}-${tag()}`, use: 'sig', ...ec },
+    { kid: `ed-g${gen}-${tag()}`, use: 'sig', ...ed },
   ];
 }
 

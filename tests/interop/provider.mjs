@@ -6,6 +6,7 @@
 //   KZ_PORT      port on 127.0.0.1 (default 0: any free port; the issuer carries the real one)
 //   KZ_AT_TTL    access token lifetime in seconds (default 300), for every resource
 //   KZ_RT_TTL    refresh token lifetime in seconds (default 86400)
+//   KZ_SHORT_TTL access token lifetime of the *-short resources (default 3), for expiry tests
 //
 // SIGHUP re-reads jwks.json and swaps in a new Provider with the same clients and the same
 // storage (grants, refresh tokens and opaque tokens survive): that is how rotate-keys.sh
@@ -27,6 +28,7 @@ if (!STATE) {
 const PORT = Number(process.env.KZ_PORT || 0);
 const AT_TTL = Number(process.env.KZ_AT_TTL || 300);
 const RT_TTL = Number(process.env.KZ_RT_TTL || 86400);
+const SHORT_TTL = Number(process.env.KZ_SHORT_TTL || 3);
 
 const readState = (name) => readFileSync(path.join(STATE, name), 'utf8');
 const secretFrom = (name) => readState(name).replace(/\n$/, '');
@@ -44,6 +46,12 @@ export const RESOURCES = {
   'urn:kztoken:host': { accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } },
   'urn:kztoken:host-es': { accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } },
   'urn:kztoken:host-opaque': { accessTokenFormat: 'opaque' },
+  // the same with a short lifetime, so an expiry test need not shorten every token
+  'urn:kztoken:host-short': { accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } }, accessTokenTTL: SHORT_TTL },
+  'urn:kztoken:host-opaque-short': { accessTokenFormat: 'opaque', accessTokenTTL: SHORT_TTL },
+  // algorithms the provider signs with and libkzauth lacks: must fail as alg_not_allowed
+  'urn:kztoken:host-ps': { accessTokenFormat: 'jwt', jwt: { sign: { alg: 'PS256' } } },
+  'urn:kztoken:host-ed': { accessTokenFormat: 'jwt', jwt: { sign: { alg: 'EdDSA' } } },
   // a resource that is not this host: its tokens must fail as bad_audience
   'urn:kztoken:other': { accessTokenFormat: 'jwt', jwt: { sign: { alg: 'RS256' } } },
 };

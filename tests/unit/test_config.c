@@ -155,6 +155,11 @@ cross_key_rules(void **state)
 	parse_err("[provider a]\nvalidation = introspect\n"
 	    "introspection_url = https://i/x\n", "needs client_id");
 	parse_err(BASE "algorithms = HS256\n", "HS* needs hmac_secret_file");
+	/* introspection for logins needs an audience: some providers say
+	 * nothing else that tells a refresh token from an access token */
+	parse_err("[provider a]\nvalidation = introspect\nclient_id = c\n"
+	    "introspection_url = https://i/x\n",
+	    "audience: required when introspection validates logins");
 	parse_err(BASE "membership_check = enrollment\n", "needs membership_url");
 	parse_err(BASE "[provider b]\nvalidation = tokeninfo\n"
 	    "tokeninfo_url = https://t/x\n", "must name the default provider");
