@@ -75,6 +75,7 @@ struct kz_provider {
 	struct kz_keyset *keys;
 	char *disc_jwks_url, *disc_introspection_url, *disc_token_url,
 	    *disc_revocation_url;
+	bool disc_fetched;	/* discovery ran in this context */
 	int64_t jwks_attempt;	/* last JWKS fetch attempt, from any process */
 	bool jwks_cache_read;
 };
