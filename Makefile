@@ -28,7 +28,7 @@ HARDEN    := -fstack-protector-strong -fPIC -fvisibility=hidden
 CPPFLAGS  += -D_GNU_SOURCE -Ilibkzauth
 CFLAGS    ?=
 ALLCFLAGS := -std=c11 $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) $(CPPFLAGS) $(CFLAGS)
-LDHARDEN  := -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack -Wl,--as-needed $(SANFLAGS)
+LDHARDEN  := $(LDFLAGS) -Wl,-z,relro -Wl,-z,now -Wl,-z,noexecstack -Wl,--as-needed $(SANFLAGS)
 ifneq ($(SAN),1)
 LDHARDEN  += -Wl,-z,defs
 endif

@@ -43,10 +43,16 @@ kz_is_truncation_length(size_t len)
 	return len == 255 || len == 511 || len == 1023 || len == 4095;
 }
 
+/*
+ * With ignore_non_token one prompt serves passwords and tokens, so what is
+ * judged a token here is sent to the provider.  Real opaque tokens are 32
+ * characters or more (a UUID with dashes is 36); shorter input, or input
+ * with characters no bearer token has, is a password and stays local.
+ */
 int
 kz_is_plainly_not_token(const char *s, size_t len)
 {
-	if (s == NULL || len < 16)
+	if (s == NULL || len < 32)
 		return 1;
 	for (size_t i = 0; i < len; i++) {
 		char c = s[i];

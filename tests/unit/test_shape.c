@@ -76,7 +76,9 @@ not_a_token(void **state)
 	assert_true(kz_is_plainly_not_token("correct horse battery", 21));
 	assert_true(kz_is_plainly_not_token("Pa$$w0rd!Pa$$w0rd!", 18));
 	assert_false(kz_is_plainly_not_token("eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl", 34));
-	assert_false(kz_is_plainly_not_token("AbCdEfGhIjKlMnOpQrStUv", 22));
+	/* a 22-character passphrase of token characters stays a password */
+	assert_true(kz_is_plainly_not_token("AbCdEfGhIjKlMnOpQrStUv", 22));
+	assert_false(kz_is_plainly_not_token("AbCdEfGhIjKlMnOpQrStUvWxYz0123456789", 36));
 }
 
 static void
