@@ -18,8 +18,14 @@
 
 #include "internal.h"
 
+/*
+ * One datagram socket per context, made on first use: a socket per line
+ * cost more than the rest of a JWT decision.  It stays unconnected and
+ * each line is sent to the path, so a restarted log daemon (a new socket
+ * at /dev/log) is found without any reconnect logic.
+ */
 void
-kz_syslog_send(int prio, const char *line)
+kz_syslog_send(kz_ctx *ctx, int prio, const char *line)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char msg[2048], stamp[32];
@@ -36,12 +42,20 @@ kz_syslog_send(int prio, const char *line)
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", _PATH_LOG);
-	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0)
-		return;
+	if (ctx != NULL && ctx->logfd > 0) {
+		fd = ctx->logfd;
+	} else {
+		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
+		    0);
+		if (fd < 0)
+			return;
+		if (ctx != NULL && fd > 0)
+			ctx->logfd = fd;
+	}
 	(void)sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa,
 	    sizeof(sa));
-	close(fd);
+	if (ctx == NULL || fd != ctx->logfd)
+		close(fd);
 }
 
 /* A copy of each line to a file, for tests and for hosts without syslog.
@@ -71,7 +85,7 @@ file_sink(int prio, const char *line)
 static void
 deliver(kz_ctx *ctx, int prio, const char *line)
 {
-	kz_syslog_send(prio, line);
+	kz_syslog_send(ctx, prio, line);
 	file_sink(prio, line);
 	if (ctx != NULL && ctx->log != NULL)
 		ctx->log(ctx->log_arg, prio, line);

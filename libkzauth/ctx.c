@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "internal.h"
 
@@ -43,6 +44,7 @@ kz_ctx_open(kz_ctx **out, const char *path, char *err, size_t errlen)
 	}
 	ctx->debug = ctx->cfg->debug;
 	ctx->now = wall_now;
+	ctx->logfd = -1;
 	*out = ctx;
 	return KZ_OK;
 }
@@ -54,6 +56,8 @@ kz_ctx_close(kz_ctx *ctx)
 		return;
 	kz_http_free(ctx->http);
 	kz_memcache_free(ctx->cache);
+	if (ctx->logfd > 0)
+		close(ctx->logfd);
 	kz_config_free(ctx->cfg);
 	free(ctx);
 }

@@ -176,12 +176,11 @@ user_message(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
 
 static kz_verdict
 decide(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
-    kz_result *res)
+    const char sha[65], kz_result *res)
 {
 	struct kz_config *cfg = ctx->cfg;
 	const char *pname = svc && svc->provider ? svc->provider : cfg->provider;
 	struct kz_provider *p = kz_config_provider(cfg, pname);
-	char sha[65];
 	kz_shape shape;
 	kz_verdict v;
 
@@ -192,7 +191,6 @@ decide(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
 	    cfg->path, p->name, svc ? svc->name : "(none)");
 	if ((v = check_shape(ctx, req, &shape, res)) != KZ_OK)
 		return v;
-	kz_sha256_hex(req->token, req->token_len, sha);
 	if (kz_denylisted(ctx, sha, NULL))
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_DENYLISTED,
 		    "fingerprint on the local denylist");
@@ -215,13 +213,18 @@ kz_decide(kz_ctx *ctx, const kz_request *req, kz_result *res)
 {
 	const char *sname = req->service ? req->service : "default";
 	const struct kz_service *svc = kz_config_service(ctx->cfg, sname);
+	char sha[65] = "";
 	kz_verdict v;
 
 	memset(res, 0, sizeof(*res));
-	if (req->token != NULL && req->token_len > 0)
-		kz_fingerprint(req->token, req->token_len, res->fp);
+	/* One SHA-256 serves as fingerprint, cache key and denylist key. */
+	if (req->token != NULL && req->token_len > 0) {
+		kz_sha256_hex(req->token, req->token_len, sha);
+		memcpy(res->fp, sha, 12);
+		res->fp[12] = '\0';
+	}
 	kz_deadline_start(ctx);
-	v = decide(ctx, req, svc, res);
+	v = decide(ctx, req, svc, sha, res);
 	/* A failing token of exactly a client's input cap was most likely
 	 * cut short on its way here: say so, it is the useful answer. */
 	if (v == KZ_UNAUTHENTICATED && kz_is_truncation_length(req->token_len) &&

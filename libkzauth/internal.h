@@ -129,6 +129,7 @@ struct kz_ctx {
 	struct kz_memcache *cache;	/* in-process decision cache */
 	int64_t deadline_ms;		/* monotonic; 0 = none in force */
 	int64_t (*now)(void);		/* wall clock, seconds; tests may swap it */
+	int logfd;			/* connected /dev/log socket; <= 0: none */
 };
 
 KZ_HIDDEN void kz_trace(kz_ctx *ctx, const char *step, int ok,
@@ -325,7 +326,7 @@ KZ_HIDDEN bool kz_denylisted(kz_ctx *ctx, const char sha[65], const char *jti);
 
 KZ_HIDDEN void kz_audit(kz_ctx *ctx, const kz_request *req,
     const kz_result *res);
-KZ_HIDDEN void kz_syslog_send(int prio, const char *line);
+KZ_HIDDEN void kz_syslog_send(kz_ctx *ctx, int prio, const char *line);
 
 /* ==== Enrollment (store.c, refresh.c, enroll.c, membership.c) ==== */
 
@@ -347,7 +348,8 @@ KZ_HIDDEN bool kz_enr_name_ok(const char *name);
 /* Tokens are VSCHAR (RFC 6749 A.17): printable ASCII, at most 16 KiB. */
 KZ_HIDDEN bool kz_enr_token_ok(const char *tok);
 /* Checks (and with create makes) store_dir: a directory owned by root or
- * the caller, no group or world access at all. */
+ * the caller, no group or world access at all.  0 good, -1 bad, 1 missing
+ * (only without create). */
 KZ_HIDDEN int kz_store_dir_ok(kz_ctx *ctx, bool create, char *err,
     size_t errlen);
 /* The exclusive per-enrollment lock: the one-refresher rule.  Waits a

@@ -236,9 +236,10 @@ kz_verdict kz_enrollment_token(kz_ctx *ctx, const char *name,
 kz_verdict kz_enrollment_revoke(kz_ctx *ctx, const char *name,
     int local_only, kz_result *res);
 
-/* `kztoken doctor`: each check reports one line; returns the worst
- * verdict (KZ_OK when all is well). */
-typedef void (*kz_doctor_fn)(void *arg, kz_verdict v, const char *check,
+/* `kztoken doctor`: each check reports one line with status 0 ok,
+ * 1 warning, 2 failure; returns the worst verdict of the failures (KZ_OK
+ * when nothing failed). */
+typedef void (*kz_doctor_fn)(void *arg, int status, const char *check,
     const char *detail);
 kz_verdict kz_doctor(kz_ctx *ctx, kz_doctor_fn fn, void *arg);
 /* ==== end of Enrollment ==== */

@@ -15,6 +15,13 @@ static const struct cmd cmds[] = {
 	{ "check", "check [--service S] [--user U] [--explain] [--json] < token",
 	  cmd_check },
 	{ "deny", "deny FINGERPRINT | --jti JTI", cmd_deny },
+	{ "enroll", "enroll NAME --provider P (--group G | --user U) "
+	  "[--refresh-token-file F] [--force]", cmd_enroll },
+	{ "list", "list [--json]", cmd_list },
+	{ "refresh", "refresh [NAME | --all] [--if-due]", cmd_refresh },
+	{ "token", "token NAME", cmd_token },
+	{ "revoke", "revoke NAME [--local-only]", cmd_revoke },
+	{ "doctor", "doctor", cmd_doctor },
 };
 
 const char *
@@ -138,8 +145,8 @@ main(int argc, char **argv)
 		usage_all(argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
-	/* --config may stand anywhere; take it out before the subcommand. */
-	for (i = 2; i < argc; i++) {
+	/* --config may stand anywhere, before or after the subcommand. */
+	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			config = argv[i + 1];
 			memmove(&argv[i], &argv[i + 2],
@@ -153,6 +160,10 @@ main(int argc, char **argv)
 			argc--;
 			i--;
 		}
+	}
+	if (argc < 2) {
+		usage_all(stderr);
+		return EXIT_USAGE;
 	}
 	for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
 		if (strcmp(argv[1], cmds[c].name) != 0)

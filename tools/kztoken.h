@@ -6,6 +6,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kzauth.h"
 
@@ -30,5 +31,16 @@ bool tool_is_tty(void);
 
 int cmd_check(int argc, char **argv, const char *config);
 int cmd_deny(int argc, char **argv, const char *config);
+
+/* Enrollment subcommands (cmd_enroll.c, cmd_list.c, cmd_refresh.c,
+ * cmd_doctor.c). */
+int cmd_enroll(int argc, char **argv, const char *config);
+int cmd_revoke(int argc, char **argv, const char *config);
+int cmd_list(int argc, char **argv, const char *config);
+int cmd_refresh(int argc, char **argv, const char *config);
+int cmd_token(int argc, char **argv, const char *config);
+int cmd_doctor(int argc, char **argv, const char *config);
+/* A time as 2026-01-31T12:00:00Z, or "-" for 0. */
+const char *tool_when(int64_t t, char *buf, size_t n);
 
 #endif

@@ -1,0 +1,201 @@
+/*
+ * doctor.c - `kztoken doctor`: one line per check of what a working host
+ * needs: configuration, file permissions, clock, provider reachability,
+ * JWKS, and the state of every enrollment.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+struct doc {
+	kz_ctx *ctx;
+	kz_doctor_fn fn;
+	void *arg;
+	kz_verdict worst;
+};
+
+/* status: 0 ok, 1 warning, 2 failure (with the verdict that it is) */
+static void report(struct doc *d, int status, kz_verdict v, const char *check,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+report(struct doc *d, int status, kz_verdict v, const char *check,
+    const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (status == 2 && v > d->worst)
+		d->worst = v;
+	d->fn(d->arg, status, check, line);
+}
+
+static void
+check_files(struct doc *d)
+{
+	struct kz_config *c = d->ctx->cfg;
+	char err[512], *buf;
+	size_t len;
+	int rc;
+
+	report(d, 0, KZ_OK, "config", "%s: syntax and keys ok (%zu provider%s, "
+	    "%zu service%s)", c->path, c->nproviders, c->nproviders == 1 ?
+	    "" : "s", c->nservices, c->nservices == 1 ? "" : "s");
+	if ((rc = kz_store_dir_ok(d->ctx, false, err, sizeof(err))) < 0)
+		report(d, 2, KZ_ERROR, "store", "%s", err);
+	else
+		report(d, 0, KZ_OK, "store", "%s: %s", c->store_dir, rc > 0 ?
+		    "not created yet (nothing enrolled)" : "0700, owner ok");
+	if (access(c->cache_dir, F_OK) != 0)
+		report(d, 0, KZ_OK, "cache", "%s: created on first use",
+		    c->cache_dir);
+	else if (kz_check_dir(c->cache_dir, false, err, sizeof(err)) != 0)
+		report(d, 2, KZ_ERROR, "cache", "%s", err);
+	else
+		report(d, 0, KZ_OK, "cache", "%s: owner and mode ok",
+		    c->cache_dir);
+	if (kz_read_file(c->denylist_file, KZ_SF_MISSING_OK |
+	    KZ_SF_ALLOW_GROUP_READ, 16 * 1024 * 1024, &buf, &len, err,
+	    sizeof(err)) != 0)
+		report(d, 2, KZ_ERROR, "denylist", "%s", err);
+	else
+		free(buf);
+}
+
+static void
+check_provider(struct doc *d, struct kz_provider *p)
+{
+	kz_ctx *ctx = d->ctx;
+	struct kz_http_req req = { .method = "GET", .ca_file = p->ca_file,
+		.allow_http_loopback = p->allow_http_loopback };
+	struct kz_http_resp r;
+	char check[96], err[512], *s;
+	kz_result res;
+	int64_t skew;
+
+	snprintf(check, sizeof(check), "secret %s", p->name);
+	if (p->client_secret_file != NULL) {
+		if ((s = kz_read_client_secret(ctx, p, err, sizeof(err))) == NULL)
+			report(d, 2, KZ_ERROR, check, "%s", err);
+		else
+			report(d, 0, KZ_OK, check, "%s: 0600, owner ok",
+			    p->client_secret_file);
+		kz_free_secret(s);
+	}
+	snprintf(check, sizeof(check), "ca %s", p->name);
+	if (p->ca_file != NULL && access(p->ca_file, R_OK) != 0)
+		report(d, 2, KZ_ERROR, check, "%s: %s", p->ca_file,
+		    strerror(errno));
+
+	req.url = p->discovery ? p->discovery : p->jwks_url ? p->jwks_url :
+	    p->token_url ? p->token_url : p->introspection_url ?
+	    p->introspection_url : p->tokeninfo_url;
+	snprintf(check, sizeof(check), "reach %s", p->name);
+	if (req.url == NULL) {
+		report(d, 0, KZ_OK, check, "no URL to reach (pinned keys only)");
+		return;
+	}
+	kz_deadline_start(ctx);
+	if (kz_http_do(ctx, &req, &r) != 0) {
+		report(d, 2, KZ_UNAVAILABLE, check, "%s: %s", req.url, r.err);
+		kz_http_resp_free(&r);
+		return;
+	}
+	report(d, 0, KZ_OK, check, "%s answered HTTP %ld", req.url, r.status);
+	snprintf(check, sizeof(check), "clock %s", p->name);
+	if (r.date == 0) {
+		report(d, 1, KZ_OK, check, "no Date header to compare with");
+	} else {
+		skew = kz_now(ctx) - r.date;
+		if (llabs(skew) > ctx->cfg->leeway)
+			report(d, 2, KZ_ERROR, check, "this host's clock is %llds "
+			    "%s the provider's (leeway %lds): fix NTP",
+			    (long long)llabs(skew), skew > 0 ? "ahead of" :
+			    "behind", ctx->cfg->leeway);
+		else
+			report(d, 0, KZ_OK, check, "within %llds of the "
+			    "provider's (leeway %lds)", (long long)llabs(skew),
+			    ctx->cfg->leeway);
+	}
+	kz_http_resp_free(&r);
+
+	snprintf(check, sizeof(check), "jwks %s", p->name);
+	if (p->jwks_url || p->discovery || p->jwks_file) {
+		memset(&res, 0, sizeof(res));
+		kz_deadline_start(ctx);
+		if (kz_keys_load(ctx, p, true, &res) != KZ_OK || p->keys == NULL)
+			report(d, 2, res.verdict ? res.verdict : KZ_UNAVAILABLE,
+			    check, "%s", res.detail);
+		else
+			report(d, 0, KZ_OK, check, "%zu usable key%s",
+			    p->keys->nkeys, p->keys->nkeys == 1 ? "" : "s");
+		kz_result_clear(&res);
+	}
+	ctx->deadline_ms = 0;
+}
+
+static void
+check_enrollments(struct doc *d)
+{
+	kz_enrollment_info *v;
+	kz_result res;
+	size_t n;
+	char check[96];
+
+	if (kz_enrollment_list(d->ctx, &v, &n, &res) != KZ_OK)
+		report(d, 2, KZ_ERROR, "enrollments", "%s", res.detail);
+	kz_result_clear(&res);
+	if (n == 0)
+		report(d, 0, KZ_OK, "enrollments", "none");
+	for (size_t i = 0; i < n; i++) {
+		kz_enrollment_info *e = &v[i];
+		int64_t days = e->refresh_exp ? (e->refresh_exp -
+		    kz_now(d->ctx)) / 86400 : -1;
+
+		snprintf(check, sizeof(check), "enrollment %s", e->name);
+		switch (e->state) {
+		case KZ_ENR_ACTIVE:
+			report(d, 0, KZ_OK, check, "active (%s %s)", e->kind,
+			    e->subject);
+			break;
+		case KZ_ENR_EXPIRING:
+			report(d, 1, KZ_OK, check, "expiring: the refresh token "
+			    "lapses in %lld days; renew with kztoken enroll %s",
+			    (long long)days, e->name);
+			break;
+		case KZ_ENR_EXPIRED:
+		case KZ_ENR_REVOKED:
+			report(d, 2, KZ_UNAUTHENTICATED, check, "%s: renew with "
+			    "kztoken enroll %s", kz_enr_state_name(e->state),
+			    e->name);
+			break;
+		default:
+			report(d, 2, KZ_UNAVAILABLE, check, "error: %s",
+			    e->message[0] ? e->message : "(no message)");
+			break;
+		}
+	}
+	free(v);
+}
+
+kz_verdict
+kz_doctor(kz_ctx *ctx, kz_doctor_fn fn, void *arg)
+{
+	struct doc d = { .ctx = ctx, .fn = fn, .arg = arg, .worst = KZ_OK };
+
+	check_files(&d);
+	for (size_t i = 0; i < ctx->cfg->nproviders; i++)
+		check_provider(&d, &ctx->cfg->providers[i]);
+	check_enrollments(&d);
+	return d.worst;
+}

@@ -1,0 +1,447 @@
+/*
+ * refresh.c - trading an enrolled refresh token for an access token, in
+ * the provider's dialect (DESIGN.md section 5): `oauth2` (RFC 6749 6) or
+ * `kaizala` (GET with the secrets in headers).
+ *
+ * Rules this file keeps:
+ * - a rotated refresh token is adopted into the enrollment as soon as it
+ *   is seen, even when the rest of the answer is unusable: the old one may
+ *   already be dead;
+ * - the caller holds the enrollment's lock (one refresher) and saves the
+ *   enrollment before anyone uses the new access token;
+ * - a refusal of the grant (invalid_grant, Kaizala 401) makes the
+ *   enrollment `revoked`; a refusal of the client makes it `error`; any
+ *   other 4xx is `error` too, and the refresh token is kept;
+ * - a 429 is remembered (retry_after_until), so no process asks again
+ *   before the provider said it may.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define DEFAULT_ACCESS_LIFE 300	/* when the answer gives no lifetime */
+#define DEFAULT_RETRY_AFTER 30
+#define MAX_WAIT_RETRY_AFTER 10	/* longest sleep for an interactive caller */
+
+enum outcome { DONE, RETRY };
+
+/* The exp claim of a JWT-shaped token, unverified: only to tell the
+ * administrator when a refresh token will lapse. */
+static int64_t
+jwt_exp_hint(const char *tok)
+{
+	const char *a = strchr(tok, '.'), *b = a ? strchr(a + 1, '.') : NULL;
+	unsigned char *raw = NULL;
+	size_t rawlen = 0;
+	int64_t exp = 0;
+	json_t *o;
+
+	if (b == NULL || strchr(b + 1, '.') != NULL ||
+	    kz_b64url_decode(a + 1, (size_t)(b - a - 1), &raw, &rawlen) != 0)
+		return 0;
+	if ((o = kz_json_parse((char *)raw, rawlen)) != NULL) {
+		if (kz_json_int(o, "exp", &exp) != 1)
+			exp = 0;
+		json_decref(o);
+	}
+	explicit_bzero(raw, rawlen);
+	free(raw);
+	return exp;
+}
+
+static bool
+adopt_refresh_token(kz_ctx *ctx, struct kz_enr *e, const char *rt)
+{
+	char *dup;
+
+	if (rt == NULL || !kz_enr_token_ok(rt) || strcmp(rt, e->refresh_token) == 0)
+		return false;
+	if ((dup = strdup(rt)) == NULL)
+		return false;
+	kz_free_secret(e->refresh_token);
+	e->refresh_token = dup;
+	e->refresh_exp = jwt_exp_hint(dup);
+	kz_debug(ctx, "enrollment %s: refresh token rotated", e->name);
+	return true;
+}
+
+static kz_verdict
+adopt_access_token(kz_ctx *ctx, struct kz_enr *e, const char *at, int64_t exp,
+    kz_result *res)
+{
+	int64_t now = kz_now(ctx);
+	char *dup;
+
+	if (at == NULL || !kz_enr_token_ok(at))
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "token service answer has no usable access token");
+	if ((dup = strdup(at)) == NULL)
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	kz_free_secret(e->access_token);
+	e->access_token = dup;
+	e->access_iat = now;
+	e->access_exp = exp > now ? exp : now + DEFAULT_ACCESS_LIFE;
+	e->last_refresh = now;
+	e->retry_after_until = 0;
+	e->state = KZ_ENR_ACTIVE;	/* expiring is derived from refresh_exp */
+	e->message[0] = '\0';
+	return KZ_OK;
+}
+
+/* Error codes are quoted only when they are plain words: a provider could
+ * echo anything, even the token, in a description. */
+static const char *
+error_code(json_t *ans)
+{
+	const char *c = ans ? kz_json_str(ans, "error") : NULL;
+
+	if (c == NULL || strlen(c) > 40)
+		return NULL;
+	for (const char *s = c; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || *s == '_'))
+			return NULL;
+	return c;
+}
+
+static kz_verdict
+revoked(kz_ctx *ctx, struct kz_enr *e, const char *why, kz_result *res)
+{
+	e->state = KZ_ENR_REVOKED;
+	kz_free_secret(e->access_token);	/* its chain is dead too */
+	e->access_token = NULL;
+	e->access_exp = e->access_iat = 0;
+	snprintf(e->message, sizeof(e->message), "refresh token refused (%s): "
+	    "renew with kztoken enroll %s", why, e->name);
+	kz_log(ctx, LOG_WARNING, "enrollment=%s provider=%s state=revoked: "
+	    "the token service refused the refresh token (%s); renew it with "
+	    "`kztoken enroll %s`", e->name, e->provider, why, e->name);
+	return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_REVOKED,
+	    "enrollment %s is revoked (%s): renew it with kztoken enroll %s",
+	    e->name, why, e->name);
+}
+
+static kz_verdict
+client_refused(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
+    kz_result *res)
+{
+	e->state = KZ_ENR_ERROR;
+	snprintf(e->message, sizeof(e->message), "connector %s refused "
+	    "(invalid_client): deleted, or client_secret_file wrong",
+	    p->client_id ? p->client_id : "?");
+	kz_log(ctx, LOG_ERR, "enrollment=%s provider=%s state=error: %s",
+	    e->name, p->name, e->message);
+	return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "[provider %s] the token "
+	    "service refused connector %s (invalid_client): the connector was "
+	    "deleted or client_secret_file is wrong", p->name,
+	    p->client_id ? p->client_id : "?");
+}
+
+static kz_verdict
+other_4xx(kz_ctx *ctx, struct kz_enr *e, long status, const char *code,
+    kz_result *res)
+{
+	e->state = KZ_ENR_ERROR;
+	snprintf(e->message, sizeof(e->message), "token service answered "
+	    "HTTP %ld%s%s; refresh token kept", status, code ? " " : "",
+	    code ? code : " (no error code)");
+	kz_log(ctx, LOG_ERR, "enrollment=%s provider=%s state=error: %s",
+	    e->name, e->provider, e->message);
+	return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+	    "enrollment %s: token service answered HTTP %ld%s%s (refresh "
+	    "token kept)", e->name, status, code ? " " : "", code ? code : "");
+}
+
+static enum outcome
+rate_limited(kz_ctx *ctx, struct kz_enr *e, const struct kz_http_resp *r,
+    unsigned flags, int attempt, kz_verdict *v, kz_result *res)
+{
+	long wait = r->retry_after >= 0 ? r->retry_after : DEFAULT_RETRY_AFTER;
+
+	if ((flags & KZ_REFRESH_WAIT) && attempt == 0 &&
+	    wait <= MAX_WAIT_RETRY_AFTER) {
+		kz_debug(ctx, "enrollment %s: 429, waiting %lds", e->name, wait);
+		sleep((unsigned)wait);
+		kz_deadline_start(ctx);
+		return RETRY;
+	}
+	e->retry_after_until = kz_now(ctx) + wait;
+	snprintf(e->message, sizeof(e->message), "rate limited: the token "
+	    "service asked to wait %lds", wait);
+	*v = kz_set(res, KZ_UNAVAILABLE, KZ_R_RATE_LIMITED, "enrollment %s: "
+	    "token service answered 429; retry after %lds", e->name, wait);
+	return DONE;
+}
+
+static kz_verdict
+transient(struct kz_enr *e, const struct kz_http_resp *r, kz_result *res)
+{
+	kz_verdict v;
+
+	if (r->status == 0)
+		v = kz_http_failure(r, res, "token service");
+	else
+		v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "token service answered HTTP %ld", r->status);
+	snprintf(e->message, sizeof(e->message), "%.199s", res->detail);
+	return v;
+}
+
+static const char *
+token_url(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
+    kz_result *res)
+{
+	if (e->token_url != NULL)
+		return e->token_url;
+	if (p->token_url != NULL)
+		return p->token_url;
+	if (p->discovery != NULL && kz_discover(ctx, p, res) == KZ_OK)
+		return p->disc_token_url;
+	return NULL;
+}
+
+static enum outcome
+oauth2(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
+    const char *secret, unsigned flags, int attempt, kz_verdict *v,
+    kz_result *res)
+{
+	struct kz_http_req req = { .method = "POST", .ca_file = p->ca_file,
+		.allow_http_loopback = p->allow_http_loopback,
+		.basic_user = p->client_id, .basic_pass = secret };
+	struct kz_http_resp r;
+	enum outcome out = DONE;
+	char *body = NULL;
+	size_t blen = 0;
+	int64_t life = 0, rlife = 0;
+	json_t *ans = NULL;
+
+	if ((req.url = token_url(ctx, p, e, res)) == NULL) {
+		*v = kz_set(res, KZ_ERROR, KZ_R_CONFIG, "[provider %s]: no "
+		    "token_url", p->name);
+		return DONE;
+	}
+	if (kz_form_add(&body, &blen, "grant_type", "refresh_token") != 0 ||
+	    kz_form_add(&body, &blen, "refresh_token", e->refresh_token) != 0) {
+		free(body);
+		*v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+		return DONE;
+	}
+	req.body = body;
+	req.body_len = blen;
+	if (kz_http_do(ctx, &req, &r) != 0) {
+		*v = transient(e, &r, res);
+		goto out;
+	}
+	ans = kz_json_parse(r.body, r.body_len);
+	if (r.status == 200) {
+		if (!json_is_object(ans)) {
+			*v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+			    "token service answer is not a JSON object");
+			snprintf(e->message, sizeof(e->message), "%.199s",
+			    res->detail);
+			goto out;
+		}
+		/* rotation first: the old one may be dead already */
+		adopt_refresh_token(ctx, e, kz_json_str(ans, "refresh_token"));
+		if (kz_json_int(ans, "refresh_expires_in", &rlife) == 1 &&
+		    rlife > 0)
+			e->refresh_exp = kz_now(ctx) + rlife;
+		if (kz_json_int(ans, "expires_in", &life) != 1 || life <= 0)
+			life = 0;
+		*v = adopt_access_token(ctx, e, kz_json_str(ans,
+		    "access_token"), life ? kz_now(ctx) + life :
+		    jwt_exp_hint(kz_json_str(ans, "access_token") ?
+		    kz_json_str(ans, "access_token") : ""), res);
+	} else if (r.status == 429) {
+		out = rate_limited(ctx, e, &r, flags, attempt, v, res);
+	} else if (error_code(ans) && strcmp(error_code(ans),
+	    "invalid_grant") == 0) {
+		*v = revoked(ctx, e, "invalid_grant", res);
+	} else if (error_code(ans) && strcmp(error_code(ans),
+	    "invalid_client") == 0) {
+		*v = client_refused(ctx, p, e, res);
+	} else if (r.status >= 400 && r.status < 500) {
+		*v = other_4xx(ctx, e, r.status, error_code(ans), res);
+	} else {
+		*v = transient(e, &r, res);
+	}
+out:
+	json_decref(ans);
+	kz_http_resp_free(&r);
+	explicit_bzero(body, blen);
+	free(body);
+	return out;
+}
+
+/* Kaizala answers 308 with the new endpoint; its token service lives at
+ * "<endpoint>/token" from then on. */
+static bool
+moved(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e, json_t *ans,
+    const struct kz_http_resp *r)
+{
+	const char *to = ans ? kz_json_str(ans, "endpointUrl") : NULL;
+	char *tu = NULL, *ep;
+	size_t n;
+
+	if (to == NULL)
+		to = r->location;
+	if (to == NULL || strlen(to) > 200 ||
+	    kz_url_allowed(to, p->allow_http_loopback) != 0)
+		return false;
+	n = strlen(to);
+	while (n > 0 && to[n - 1] == '/')
+		n--;
+	if ((ep = strndup(to, n)) == NULL ||
+	    asprintf(&tu, "%s/token", ep) < 0) {
+		free(ep);
+		return false;
+	}
+	free(e->endpoint_url);
+	free(e->token_url);
+	e->endpoint_url = ep;
+	e->token_url = tu;
+	kz_log(ctx, LOG_NOTICE, "enrollment=%s provider=%s: endpoint moved "
+	    "(308) to %s", e->name, p->name, ep);
+	return true;
+}
+
+static enum outcome
+kaizala(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
+    const char *secret, unsigned flags, int attempt, kz_verdict *v,
+    kz_result *res)
+{
+	struct kz_http_req req = { .method = "GET", .ca_file = p->ca_file,
+		.allow_http_loopback = p->allow_http_loopback };
+	char *h_id = NULL, *h_secret = NULL, *h_rt = NULL;
+	const char *hdrs[4];
+	struct kz_http_resp r = { 0 };
+	enum outcome out = DONE;
+	int64_t ms = 0;
+	json_t *ans = NULL;
+	const char *code;
+
+	if ((req.url = token_url(ctx, p, e, res)) == NULL) {
+		*v = kz_set(res, KZ_ERROR, KZ_R_CONFIG, "[provider %s]: no "
+		    "token_url", p->name);
+		return DONE;
+	}
+	if (p->client_id == NULL || asprintf(&h_id, "applicationId: %s",
+	    p->client_id) < 0 || asprintf(&h_secret, "applicationSecret: %s",
+	    secret) < 0 || asprintf(&h_rt, "refreshToken: %s",
+	    e->refresh_token) < 0) {
+		*v = kz_set(res, KZ_ERROR, p->client_id ? KZ_R_INTERNAL :
+		    KZ_R_CONFIG, "[provider %s]: %s", p->name, p->client_id ?
+		    "out of memory" : "kaizala needs client_id");
+		goto out;
+	}
+	hdrs[0] = h_id;
+	hdrs[1] = h_secret;
+	hdrs[2] = h_rt;
+	hdrs[3] = NULL;
+	req.headers = hdrs;
+	if (kz_http_do(ctx, &req, &r) != 0) {
+		*v = transient(e, &r, res);
+		goto out;
+	}
+	ans = kz_json_parse(r.body, r.body_len);
+	code = error_code(ans);
+	if (r.status == 200 && json_is_object(ans)) {
+		const char *ep = kz_json_str(ans, "endpointUrl");
+
+		adopt_refresh_token(ctx, e, kz_json_str(ans, "refreshToken"));
+		if (ep != NULL && strlen(ep) <= 200 &&
+		    kz_url_allowed(ep, p->allow_http_loopback) == 0) {
+			free(e->endpoint_url);
+			e->endpoint_url = strdup(ep);
+		}
+		/* accessTokenExpiry is in milliseconds since the epoch */
+		if (kz_json_int(ans, "accessTokenExpiry", &ms) != 1 || ms <= 0)
+			ms = 0;
+		*v = adopt_access_token(ctx, e, kz_json_str(ans,
+		    "accessToken"), ms / 1000, res);
+	} else if (r.status == 308 && attempt == 0 && moved(ctx, p, e, ans,
+	    &r)) {
+		out = RETRY;
+	} else if (r.status == 429) {
+		out = rate_limited(ctx, e, &r, flags, attempt, v, res);
+	} else if (r.status == 401 && code && strcmp(code,
+	    "invalid_client") == 0) {
+		*v = client_refused(ctx, p, e, res);
+	} else if (r.status == 401) {
+		*v = revoked(ctx, e, code ? code : "HTTP 401", res);
+	} else if (r.status >= 300 && r.status < 500) {
+		*v = other_4xx(ctx, e, r.status, code, res);
+	} else {
+		*v = transient(e, &r, res);
+	}
+out:
+	json_decref(ans);
+	kz_http_resp_free(&r);
+	kz_free_secret(h_id);
+	kz_free_secret(h_secret);
+	kz_free_secret(h_rt);
+	return out;
+}
+
+kz_verdict
+kz_refresh_once(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
+    unsigned flags, kz_result *res)
+{
+	char err[256], fp[13], *secret;
+	kz_verdict v = KZ_ERROR;
+	int64_t now = kz_now(ctx);
+
+	if (e->retry_after_until > now)
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_RATE_LIMITED,
+		    "enrollment %s: the token service asked to wait %llds "
+		    "more", e->name, (long long)(e->retry_after_until - now));
+	if ((secret = kz_read_client_secret(ctx, p, err, sizeof(err))) == NULL)
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
+	kz_fingerprint(e->refresh_token, strlen(e->refresh_token), fp);
+	kz_debug(ctx, "enrollment %s: refreshing (%s, refresh token fp=%s)",
+	    e->name, p->token_style == KZ_STYLE_KAIZALA ? "kaizala" : "oauth2",
+	    fp);
+	for (int attempt = 0; attempt < 3; attempt++) {
+		enum outcome o = p->token_style == KZ_STYLE_KAIZALA ?
+		    kaizala(ctx, p, e, secret, flags, attempt, &v, res) :
+		    oauth2(ctx, p, e, secret, flags, attempt, &v, res);
+
+		if (o == DONE)
+			break;
+	}
+	kz_free_secret(secret);
+	kz_trace(ctx, "refresh", v == KZ_OK, "enrollment %s: %s", e->name,
+	    v == KZ_OK ? "new access token" : res->detail);
+	return v;
+}
+
+bool
+kz_enr_due(kz_ctx *ctx, const struct kz_enr *e)
+{
+	int64_t life, margin;
+
+	if (e->access_token == NULL || e->access_exp == 0)
+		return true;
+	life = e->access_exp - e->access_iat;
+	margin = e->access_iat > 0 && life > 0 ? life / 10 : 60;
+	return kz_now(ctx) >= e->access_exp - margin;
+}
+
+kz_enr_state
+kz_enr_state_now(kz_ctx *ctx, const struct kz_enr *e)
+{
+	int64_t now = kz_now(ctx);
+
+	if (e->state != KZ_ENR_ACTIVE && e->state != KZ_ENR_EXPIRING)
+		return e->state;
+	if (e->refresh_exp == 0)
+		return KZ_ENR_ACTIVE;
+	if (now >= e->refresh_exp)
+		return KZ_ENR_EXPIRED;
+	if (now >= e->refresh_exp - ctx->cfg->warn_days * 86400)
+		return KZ_ENR_EXPIRING;
+	return KZ_ENR_ACTIVE;
+}
