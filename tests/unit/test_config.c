@@ -167,8 +167,8 @@ cross_key_rules(void **state)
 	/* http only to loopback, and only when allowed */
 	parse_err(BASE "introspection_url = http://127.0.0.1:9/x\nclient_id = c\n",
 	    "uses plain HTTP");
-	parse_ok(BASE "introspection_url = http://127.0.0.1:9/x\n"
-	    "allow_http_loopback = true\n");
+	kz_config_free(parse_ok(BASE "introspection_url = http://127.0.0.1:9/x\n"
+	    "allow_http_loopback = true\n"));
 }
 
 static void
