@@ -1,0 +1,232 @@
+#!/bin/bash
+# tests/bench/run.sh - `make bench`: measures libkzauth against the
+# physical limit and the targets of DESIGN.md section 12, side by side on
+# this machine, and prints one table.  Not part of `make check`.
+#
+#   tests/bench/run.sh [SECONDS]     (per rate measurement; default 3)
+#
+# It starts its own test identity provider in a private temp dir, mints
+# RS256 and ES256 tokens, and builds the bench programs with the project's
+# flags against build/libkzauth_internal.a.  KZ_BENCH_OUT=FILE also writes
+# the table there (docs/performance.md quotes it).
+set -u
+secs=${1:-3}
+KZ_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+B=$KZ_ROOT/build
+cd "$KZ_ROOT" || exit 1
+
+need() {	# need COMMAND-OR-FILE PACKAGE
+	if [ ! -e "$1" ] && ! command -v "$1" >/dev/null 2>&1; then
+		if [ "$(id -u)" = 0 ]; then
+			echo "bench: installing $2" >&2
+			DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null || exit 1
+		else
+			echo "bench: missing $1 (apt-get install $2)" >&2; exit 1
+		fi
+	fi
+}
+need pamtester pamtester
+need /usr/include/jwt.h libjwt-dev
+need /usr/lib/x86_64-linux-gnu/libpam_wrapper.so libpam-wrapper
+need /usr/include/security/pam_appl.h libpam0g-dev
+need openssl openssl
+
+make -s all "$B/libkzauth_internal.a" || exit 1
+
+work=$(mktemp -d /tmp/kztoken-bench.XXXXXX)
+chmod 755 "$work"
+idpdir=$work/idp
+cleanup() {
+	bash "$KZ_ROOT/tests/idp/stop.sh" "$idpdir" >/dev/null 2>&1
+	rm -rf "$work"
+}
+trap cleanup EXIT
+url=$(bash "$KZ_ROOT/tests/idp/start.sh" "$idpdir") || exit 1
+idp() { "$KZ_ROOT/tests/idp/idpctl" "$idpdir" "$@"; }
+
+# The project's compiler flags (Makefile ALLCFLAGS, without -fPIC).
+CFL="-std=c11 -O2 -g -D_FORTIFY_SOURCE=2 -Wall -Wextra -Werror -Wshadow \
+ -Wformat=2 -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+ -fstack-protector-strong -D_GNU_SOURCE -Ilibkzauth"
+cc $CFL -o "$work/bench_core" tests/bench/bench_core.c "$B/libkzauth_internal.a" \
+	-ljwt -ljansson -lcrypto -linih || exit 1
+cc $CFL -o "$work/bench_mem" tests/bench/bench_mem.c -ldl || exit 1
+cc $CFL -o "$work/bench_pam" tests/bench/bench_pam.c -lpam || exit 1
+cc $CFL -o "$work/bench_spawn" tests/bench/bench_spawn.c || exit 1
+
+# Tokens: valid for an hour, for alice, audience host-fleet.
+idp mint '{"alg":"RS256","expires_in":3600}' > "$work/rs256" || exit 1
+idp mint '{"alg":"ES256","expires_in":3600}' > "$work/es256" || exit 1
+idp opaque '{"expires_in":3600}' > "$work/opaque" || exit 1
+: > "$work/opaque_cold"
+for _ in $(seq 101); do idp opaque '{"expires_in":3600}' >> "$work/opaque_cold"; echo >> "$work/opaque_cold"; done
+: > "$work/mix"
+for _ in $(seq 20); do
+	idp opaque '{"expires_in":3600}' >> "$work/mix"; echo >> "$work/mix"
+	idp mint '{"expires_in":3600}' >> "$work/mix"; echo >> "$work/mix"
+done
+
+conf() {	# conf NAME [extra provider lines...]
+	local d=$work/$1
+	mkdir -p "$d/cache" "$d/store"
+	chmod 700 "$d/cache" "$d/store"
+	{
+		printf '[kztoken]\ntimeout = 5\nleeway = 30\ncache_dir = %s\nstore_dir = %s\ndenylist_file = %s\n' \
+			"$d/cache" "$d/store" "$d/denylist"
+		printf '\n[provider idp]\nissuer = %s\naudience = host-fleet\nclient_id = host-fleet\n' "$url"
+		printf 'client_secret_file = %s\nca_file = %s\n' "$idpdir/client_secret" "$idpdir/ca.pem"
+		shift
+		printf '%s\n' "$@"
+	} > "$d/kz.conf"
+	chmod 600 "$d/kz.conf"
+	echo "$d/kz.conf"
+}
+pinned=$(conf pinned "jwks_file = $idpdir/jwks.json")
+online=$(conf online "jwks_url = $url/jwks" "introspection_url = $url/introspect")
+cold=$(conf cold "introspection_url = $url/introspect")
+cache_on=$(conf cache_on "jwks_url = $url/jwks" "introspection_url = $url/introspect")
+cache_off=$(conf cache_off "jwks_url = $url/jwks" "introspection_url = $url/introspect")
+sed -i 's/^timeout = 5$/timeout = 5\ncache_ttl = 0\nnegative_cache_ttl = 0/' "$cache_off"
+
+# key=value lines of a bench program into shell variables PREFIX_key.
+get() {	# get PREFIX command...
+	local pfx=$1 out
+	shift
+	out=$("$@") || { echo "bench: $* failed" >&2; exit 1; }
+	while read -r k v; do printf -v "${pfx}_$k" '%s' "$v"; done <<<"$out"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }'; }
+fail=0
+target() {	# target OK-EXPRESSION TEXT (runs in $(...): leaves a mark file)
+	if awk "BEGIN { exit !($1) }"; then echo "met ($2)"; else echo "MISSED ($2)"; echo x >> "$work/missed"; fi
+}
+
+echo "bench: openssl speed (about 12 s)..." >&2
+sp=$(openssl speed -seconds "$secs" rsa2048 ecdsap256 2>/dev/null)
+ossl_rsa=$(awk '/^rsa 2048 bits/ { v = $NF } END { printf "%.0f", v }' <<<"$sp")
+ossl_ec=$(awk '/256 bits ecdsa \(nistp256\)/ { v = $NF } END { printf "%.0f", v }' <<<"$sp")
+
+echo "bench: verify, libjwt, kz_decide..." >&2
+get rawrs "$work/bench_core" verify "$idpdir/jwks.json" "$work/rs256" "$secs"
+get rawes "$work/bench_core" verify "$idpdir/jwks.json" "$work/es256" "$secs"
+get ljrs "$work/bench_core" libjwt "$idpdir/jwks.json" "$work/rs256" "$secs"
+get ljes "$work/bench_core" libjwt "$idpdir/jwks.json" "$work/es256" "$secs"
+get kzrs "$work/bench_core" decide "$pinned" "$work/rs256" "$secs"
+get kzes "$work/bench_core" decide "$pinned" "$work/es256" "$secs"
+# the same with keys from the warmed on-disk JWKS cache (jwks_url)
+get kzon "$work/bench_core" decide "$online" "$work/rs256" "$secs"
+
+echo "bench: opaque tokens..." >&2
+get op "$work/bench_core" cached "$online" "$work/opaque" "$secs"
+get cold "$work/bench_core" cold "$cold" "$work/opaque_cold"
+
+echo "bench: PAM..." >&2
+pamd=$work/pam.d
+mkdir -p "$pamd"
+for s in kzjwt kzonline; do
+	c=$pinned; [ $s = kzonline ] && c=$online
+	printf 'auth required %s config=%s\naccount required %s config=%s\n' \
+		"$B/pam_kztoken.so" "$c" "$B/pam_kztoken.so" "$c" > "$pamd/$s"
+done
+printf 'auth required pam_permit.so\naccount required pam_permit.so\n' > "$pamd/kzbase"
+printf 'auth required pam_deny.so\naccount required pam_deny.so\n' > "$pamd/other"
+pw() { env LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$pamd" "$@"; }
+get pam pw "$work/bench_pam" kzjwt alice "$work/rs256" 2000
+get pamon pw "$work/bench_pam" kzonline alice "$work/rs256" 2000
+get base pw "$work/bench_spawn" 200 /dev/null pamtester kzbase alice authenticate acct_mgmt
+# sshd links libcrypto itself: the same baseline with it already loaded
+get basec env LD_PRELOAD="libpam_wrapper.so libcrypto.so.3" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$pamd" \
+	"$work/bench_spawn" 200 /dev/null pamtester kzbase alice authenticate acct_mgmt
+get ptjc env LD_PRELOAD="libpam_wrapper.so libcrypto.so.3" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$pamd" \
+	"$work/bench_spawn" 200 "$work/rs256" pamtester kzonline alice authenticate acct_mgmt
+get ptj pw "$work/bench_spawn" 200 "$work/rs256" pamtester kzonline alice authenticate acct_mgmt
+get pto pw "$work/bench_spawn" 200 "$work/opaque" pamtester kzonline alice authenticate acct_mgmt
+# Does a JWT login load libcurl?  (It must not.)
+curl_loaded=$(pw env LD_DEBUG=files pamtester kzonline alice authenticate acct_mgmt \
+	< "$work/rs256" 2>&1 >/dev/null | grep -c 'file=libcurl.so.4 \[0\];  needed\|file=libcurl.so.4 \[0\];  dynamically loaded')
+
+echo "bench: concurrency..." >&2
+conc_rows=""
+for n in 1 2 4 8 16; do
+	get cc "$work/bench_core" conc "$pinned" "$work/rs256" "$secs" "$n"
+	conc_rows+=$(printf '| %2d | %8s | %5s | %6s |' "$n" "$cc_rate" "$cc_p50_us" "$cc_p99_us")$'\n'
+done
+
+echo "bench: provider load..." >&2
+idp POST /test/stats/reset >/dev/null
+get lon "$work/bench_core" logins "$cache_on" "$work/mix" 1000
+st_on=$(idp GET /test/stats)
+idp POST /test/stats/reset >/dev/null
+get loff "$work/bench_core" logins "$cache_off" "$work/mix" 1000
+st_off=$(idp GET /test/stats)
+path_n() { /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["paths"].get(sys.argv[2], 0))' "$1" "$2"; }
+on_total=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["total"])' "$st_on")
+off_total=$(/usr/bin/python3 -c 'import json,sys; print(json.loads(sys.argv[1])["total"])' "$st_off")
+
+echo "bench: memory..." >&2
+get mj "$work/bench_mem" "$B/libkzauth.so.0" "$pinned" "$work/rs256" 10000
+get mo "$work/bench_mem" "$B/libkzauth.so.0" "$online" "$work/opaque" 10000
+
+model=$(lscpu | sed -n 's/^Model name: *//p' | head -1)
+table=$(cat <<EOF
+Machine: $model, $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC'); \`make bench\` (tests/bench/run.sh $secs)
+
+| JWT validation, single core | RS256 /s | ES256 /s |
+|---|---:|---:|
+| openssl speed (verify) | $ossl_rsa | $ossl_ec |
+| EVP_DigestVerify on a parsed key (raw) | $rawrs_rate | $rawes_rate |
+| libjwt 1.10.2 jwt_decode (PEM per call) | $ljrs_rate ($(ratio "$ljrs_rate" "$ossl_rsa")) | $ljes_rate ($(ratio "$ljes_rate" "$ossl_ec")) |
+| libkzauth kz_jwt_validate alone | $kzrs_jwt_only_rate | $kzes_jwt_only_rate |
+| libkzauth kz_decide, pinned jwks_file | $kzrs_rate ($(ratio "$kzrs_rate" "$ossl_rsa")) | $kzes_rate ($(ratio "$kzes_rate" "$ossl_ec")) |
+| kz_decide, keys from the on-disk JWKS cache | $kzon_rate ($(ratio "$kzon_rate" "$ossl_rsa")) | |
+| kz_decide / EVP raw | $(ratio "$kzrs_rate" "$rawrs_rate") | $(ratio "$kzes_rate" "$rawes_rate") |
+| kz_decide p50 / p99 | ${kzrs_p50_us} / ${kzrs_p99_us} us | ${kzes_p50_us} / ${kzes_p99_us} us |
+
+Ratios in brackets are to \`openssl speed\`. Target kz_decide >= 0.6 of raw:
+RS256 $(target "$kzrs_rate >= 0.6 * $ossl_rsa" "$(ratio "$kzrs_rate" "$ossl_rsa")"),
+ES256 $(target "$kzes_rate >= 0.6 * $ossl_ec" "$(ratio "$kzes_rate" "$ossl_ec")").
+
+| Opaque tokens | value | target |
+|---|---:|---|
+| cached decisions (in-process memory cache) | $op_rate /s (p99 $op_p99_us us) | >= 200,000/s: $(target "$op_rate >= 200000" "$op_rate") |
+| cold introspection, fresh context + TLS (p50 / p99) | $cold_p50_ms / $cold_p99_ms ms | |
+| first cold introspection of a process (loads libcurl) | $cold_first_ms ms | |
+
+| PAM | p50 | p99 | target |
+|---|---:|---:|---|
+| in-process authenticate + acct_mgmt, JWT, pinned keys | $pam_authacct_p50_ms ms | $pam_authacct_p99_ms ms | p99 < 1 ms: $(target "$pam_authacct_p99_ms < 1" "$pam_authacct_p99_ms") |
+| same, keys from the JWKS disk cache | $pamon_authacct_p50_ms ms | $pamon_authacct_p99_ms ms | |
+| whole transaction incl. pam_start (module load) | $pam_txn_p50_ms ms | $pam_txn_p99_ms ms | |
+| pamtester + pam_permit.so (baseline) | $base_p50_ms ms | $base_p99_ms ms | |
+| pamtester + pam_kztoken, JWT (JWKS disk cache) | $ptj_p50_ms ms | $ptj_p99_ms ms | <= 2x baseline: $(target "$ptj_p50_ms <= 2 * $base_p50_ms" "$(ratio "$ptj_p50_ms" "$base_p50_ms")x") |
+| pamtester + pam_permit.so, libcrypto preloaded (as in sshd) | $basec_p50_ms ms | $basec_p99_ms ms | |
+| pamtester + pam_kztoken, JWT, libcrypto preloaded | $ptjc_p50_ms ms | $ptjc_p99_ms ms | $(ratio "$ptjc_p50_ms" "$basec_p50_ms")x |
+| pamtester + pam_kztoken, opaque (decision disk cache) | $pto_p50_ms ms | $pto_p99_ms ms | |
+
+A JWT login loaded libcurl: $( [ "$curl_loaded" = 0 ] && echo no || echo "YES ($curl_loaded)" ).
+
+| processes | kz_decide RS256 /s (all) | p50 us | p99 us |
+|---:|---:|---:|---:|
+$conc_rows
+| Provider load, 1,000 logins (fresh context each; 20 opaque + 20 JWT, cycled) | requests | /introspect | /jwks |
+|---|---:|---:|---:|
+| decision cache on (cache_ttl 300) | $on_total | $(path_n "$st_on" /introspect) | $(path_n "$st_on" /jwks) |
+| decision cache off (cache_ttl 0) | $off_total | $(path_n "$st_off" /introspect) | $(path_n "$st_off" /jwks) |
+
+| Memory (RSS over the bare process, kB) | JWT, pinned keys | opaque, introspection |
+|---|---:|---:|
+| after dlopen(libkzauth) + kz_ctx_open | $mj_load_kb | $mo_load_kb |
+| after the first decision | $mj_first_kb | $mo_first_kb |
+| after 1,000 more (warm) | $mj_warm_kb | $mo_warm_kb |
+| after 10,000 more | $mj_end_kb | $mo_end_kb |
+| growth after warm-up | $mj_growth_kb | $mo_growth_kb |
+EOF
+)
+printf '%s\n' "$table"
+[ -n "${KZ_BENCH_OUT:-}" ] && printf '%s\n' "$table" > "$KZ_BENCH_OUT"
+[ "$mj_growth_kb" -le 64 ] && [ "$mo_growth_kb" -le 64 ] || { echo "bench: memory grows after warm-up"; fail=1; }
+[ "$curl_loaded" = 0 ] || fail=1
+missed=$(cat "$work/missed" 2>/dev/null | wc -l)
+echo "bench: $missed target(s) missed"
+[ "$missed" -eq 0 ] || fail=1
+exit $fail
