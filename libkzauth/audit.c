@@ -5,6 +5,7 @@
  * lives inside sshd and sudo, whose syslog ident and facility must not
  * change under them.  The line carries the fingerprint, never the token.
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,16 +19,33 @@
 
 #include "internal.h"
 
+/* A datagram socket connected to /dev/log, or -1. */
+static int
+log_socket(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", _PATH_LOG);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /*
- * One datagram socket per context, made on first use: a socket per line
- * cost more than the rest of a JWT decision.  It stays unconnected and
- * each line is sent to the path, so a restarted log daemon (a new socket
- * at /dev/log) is found without any reconnect logic.
+ * One connected socket per context, made on first use: a socket per line,
+ * or a path lookup per send, cost more than the rest of a JWT decision.
+ * If the log daemon restarted (the send fails), connect once more and
+ * resend, as glibc's syslog does.
  */
 void
 kz_syslog_send(kz_ctx *ctx, int prio, const char *line)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	char msg[2048], stamp[32];
 	struct tm tm;
 	time_t now = time(NULL);
@@ -41,20 +59,23 @@ kz_syslog_send(kz_ctx *ctx, int prio, const char *line)
 		return;
 	if ((size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", _PATH_LOG);
-	if (ctx != NULL && ctx->logfd > 0) {
-		fd = ctx->logfd;
-	} else {
-		fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK,
-		    0);
-		if (fd < 0)
-			return;
-		if (ctx != NULL && fd > 0)
-			ctx->logfd = fd;
+	fd = ctx != NULL ? ctx->logfd : -1;
+	/* No log daemon: try again at most once a second, not per line. */
+	if (fd < 0 && ctx != NULL && ctx->log_retry == (int64_t)now)
+		return;
+	if (fd < 0 && (fd = log_socket()) < 0) {
+		if (ctx != NULL)
+			ctx->log_retry = (int64_t)now;
+		return;
 	}
-	(void)sendto(fd, msg, (size_t)n, MSG_NOSIGNAL, (struct sockaddr *)&sa,
-	    sizeof(sa));
-	if (ctx == NULL || fd != ctx->logfd)
+	if (send(fd, msg, (size_t)n, MSG_NOSIGNAL) < 0 && errno != EAGAIN) {
+		close(fd);
+		if ((fd = log_socket()) >= 0)
+			(void)send(fd, msg, (size_t)n, MSG_NOSIGNAL);
+	}
+	if (ctx != NULL)
+		ctx->logfd = fd;
+	else if (fd >= 0)
 		close(fd);
 }
 

@@ -197,6 +197,17 @@ kz_cache_get(kz_ctx *ctx, const char *provider, const char sha[65],
 	}
 	json_decref(o);
 	use_entry(&disk, res);
+	/* Keep it in memory too: the next decision of this context must not
+	 * read the file again. */
+	if (ctx->cache == NULL)
+		ctx->cache = calloc(1, sizeof(*ctx->cache));
+	if (ctx->cache != NULL) {
+		e = &ctx->cache->slot[slot_of(sha)];
+		kz_identity_clear(&e->id);
+		*e = disk;
+		snprintf(e->key, sizeof(e->key), "%s", key);
+		return hit;
+	}
 	kz_identity_clear(&disk.id);
 	return hit;
 }

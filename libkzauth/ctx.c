@@ -56,8 +56,11 @@ kz_ctx_close(kz_ctx *ctx)
 		return;
 	kz_http_free(ctx->http);
 	kz_memcache_free(ctx->cache);
-	if (ctx->logfd > 0)
+	if (ctx->logfd >= 0)
 		close(ctx->logfd);
+	kz_denylist_free(ctx->deny);
+	free(ctx->hdr_b64);
+	json_decref(ctx->hdr_json);
 	kz_config_free(ctx->cfg);
 	free(ctx);
 }

@@ -217,11 +217,16 @@ kz_decide(kz_ctx *ctx, const kz_request *req, kz_result *res)
 	kz_verdict v;
 
 	memset(res, 0, sizeof(*res));
-	/* One SHA-256 serves as fingerprint, cache key and denylist key. */
+	ctx->deny_checked = false;
+	/* One SHA-256 serves as fingerprint, cache key and denylist key.
+	 * A password typed at the token prompt gets no fingerprint: 48 bits
+	 * of its hash in a log would let a reader test guesses. */
 	if (req->token != NULL && req->token_len > 0) {
 		kz_sha256_hex(req->token, req->token_len, sha);
-		memcpy(res->fp, sha, 12);
-		res->fp[12] = '\0';
+		if (!kz_is_plainly_not_token(req->token, req->token_len)) {
+			memcpy(res->fp, sha, 12);
+			res->fp[12] = '\0';
+		}
 	}
 	kz_deadline_start(ctx);
 	v = decide(ctx, req, svc, sha, res);

@@ -129,7 +129,12 @@ struct kz_ctx {
 	struct kz_memcache *cache;	/* in-process decision cache */
 	int64_t deadline_ms;		/* monotonic; 0 = none in force */
 	int64_t (*now)(void);		/* wall clock, seconds; tests may swap it */
-	int logfd;			/* connected /dev/log socket; <= 0: none */
+	int logfd;			/* connected /dev/log socket, or -1 */
+	int64_t log_retry;		/* second of the last failed connect */
+	struct kz_denylist *deny;	/* parsed denylist and its file identity */
+	bool deny_checked;		/* its file was looked at this decision */
+	char *hdr_b64;			/* the last JWT header seen, and its */
+	json_t *hdr_json;		/* parse: tokens of one key share it */
 };
 
 KZ_HIDDEN void kz_trace(kz_ctx *ctx, const char *step, int ok,
@@ -250,6 +255,8 @@ struct kz_key {
 	unsigned family;	/* KZ_ALG_RSA, KZ_ALG_EC or KZ_ALG_HMAC */
 	unsigned alg;		/* alg the JWK pins, or 0 */
 	EVP_PKEY *pkey;		/* RSA/EC */
+	EVP_PKEY_CTX *vctx[3];	/* verify contexts for SHA-256/384/512,
+				 * set up on first use and kept */
 	unsigned char *secret;	/* HMAC */
 	size_t secret_len;
 };
@@ -270,7 +277,7 @@ KZ_HIDDEN int kz_keyset_from_json(const char *buf, size_t len,
 KZ_HIDDEN void kz_keyset_free(struct kz_keyset *ks);
 /* Finds the key for kid (NULL kid: the only key of the family). With
  * refetch, an unknown kid triggers one rate-limited refetch. */
-KZ_HIDDEN const struct kz_key *kz_keys_find(kz_ctx *ctx, struct kz_provider *p,
+KZ_HIDDEN struct kz_key *kz_keys_find(kz_ctx *ctx, struct kz_provider *p,
     const char *kid, unsigned family, kz_result *res);
 KZ_HIDDEN kz_verdict kz_keys_load(kz_ctx *ctx, struct kz_provider *p,
     bool force, kz_result *res);
@@ -281,7 +288,7 @@ KZ_HIDDEN kz_verdict kz_discover(kz_ctx *ctx, struct kz_provider *p,
 
 KZ_HIDDEN kz_verdict kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p,
     const char *tok, size_t len, kz_result *res);
-KZ_HIDDEN kz_verdict kz_jwt_verify_sig(const struct kz_key *key, unsigned alg,
+KZ_HIDDEN kz_verdict kz_jwt_verify_sig(struct kz_key *key, unsigned alg,
     const char *signing_input, size_t si_len, const unsigned char *sig,
     size_t sig_len);
 KZ_HIDDEN unsigned kz_alg_from_name(const char *name);
@@ -321,6 +328,7 @@ KZ_HIDDEN void kz_cache_put(kz_ctx *ctx, const char *provider,
     const char sha[65], const kz_result *res);
 KZ_HIDDEN void kz_memcache_free(struct kz_memcache *mc);
 KZ_HIDDEN bool kz_denylisted(kz_ctx *ctx, const char sha[65], const char *jti);
+KZ_HIDDEN void kz_denylist_free(struct kz_denylist *d);
 
 /* ---- audit (audit.c) ---- */
 

@@ -314,14 +314,14 @@ kz_keys_load(kz_ctx *ctx, struct kz_provider *p, bool force, kz_result *res)
 	return keys_load(ctx, p, force, &failed, res);
 }
 
-static const struct kz_key *
-find(const struct kz_keyset *ks, const char *kid, unsigned family)
+static struct kz_key *
+find(struct kz_keyset *ks, const char *kid, unsigned family)
 {
-	const struct kz_key *only = NULL;
+	struct kz_key *only = NULL;
 	size_t n = 0;
 
 	for (size_t i = 0; ks && i < ks->nkeys; i++) {
-		const struct kz_key *k = &ks->keys[i];
+		struct kz_key *k = &ks->keys[i];
 
 		if (kid != NULL) {
 			if (k->kid != NULL && strcmp(k->kid, kid) == 0)
@@ -335,11 +335,11 @@ find(const struct kz_keyset *ks, const char *kid, unsigned family)
 	return n == 1 ? only : NULL;
 }
 
-const struct kz_key *
+struct kz_key *
 kz_keys_find(kz_ctx *ctx, struct kz_provider *p, const char *kid,
     unsigned family, kz_result *res)
 {
-	const struct kz_key *k;
+	struct kz_key *k;
 	bool failed;
 
 	if (keys_load(ctx, p, false, &failed, res) != KZ_OK)

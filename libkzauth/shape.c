@@ -6,6 +6,23 @@
 
 #include "internal.h"
 
+/* RFC 6750 b64token characters; with dot for the JWT separators. */
+static inline bool
+token_char(unsigned char c, bool dot)
+{
+	if ((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9'))
+		return true;
+	switch (c) {
+	case '-': case '_': case '~': case '+': case '/': case '=':
+		return true;
+	case '.':
+		return dot;
+	default:
+		return false;
+	}
+}
+
 kz_shape
 kz_token_shape(const char *tok, size_t len, size_t max_len)
 {
@@ -18,14 +35,13 @@ kz_token_shape(const char *tok, size_t len, size_t max_len)
 	d1 = memchr(tok, '.', len);
 	if (d1 == NULL) {
 		/* Opaque: RFC 6750 b64token characters, no padding inside. */
-		for (size_t i = 0; i < len; i++) {
-			char c = tok[i];
-
-			if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-			    (c >= '0' && c <= '9') || strchr("-_~+/=", c) != NULL))
+		for (size_t i = 0; i < len; i++)
+			if (!token_char((unsigned char)tok[i], false))
 				return KZ_SHAPE_MALFORMED;
-		}
-		return len >= 8 ? KZ_SHAPE_OPAQUE : KZ_SHAPE_MALFORMED;
+		/* No provider issues opaque tokens this short (a UUID is
+		 * 36); refusing them keeps a password typed at the token
+		 * prompt from being sent to the provider. */
+		return len >= 32 ? KZ_SHAPE_OPAQUE : KZ_SHAPE_MALFORMED;
 	}
 	d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok));
 	if (d2 == NULL || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)))
@@ -54,13 +70,8 @@ kz_is_plainly_not_token(const char *s, size_t len)
 {
 	if (s == NULL || len < 32)
 		return 1;
-	for (size_t i = 0; i < len; i++) {
-		char c = s[i];
-
-		if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-		    (c >= '0' && c <= '9') ||
-		    (c != '\0' && strchr("-_~+/=.", c) != NULL)))
+	for (size_t i = 0; i < len; i++)
+		if (!token_char((unsigned char)s[i], true))
 			return 1;
-	}
 	return 0;
 }

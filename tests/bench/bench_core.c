@@ -122,7 +122,7 @@ split(const char *tok, size_t len, struct jws *j)
 		exit(2);
 }
 
-static const struct kz_key *
+static struct kz_key *
 key_for(struct kz_keyset *ks, const char *kid)
 {
 	for (size_t i = 0; i < ks->nkeys; i++)
@@ -148,7 +148,7 @@ load_jwks(const char *path)
 	return ks;
 }
 
-/* The physical limit: EVP_DigestVerify against a key parsed once.  This
+/* The physical limit: kz_jwt_verify_sig against a key parsed once.  This
  * includes the digest of the signing input and the ECDSA R||S to DER
  * conversion, exactly what a JWT needs, and nothing else. */
 static int
@@ -159,7 +159,7 @@ cmd_verify(char **av)
 	char *tok = slurp(av[1], &len);
 	double secs = atof(av[2]), t0, t;
 	struct jws j;
-	const struct kz_key *k;
+	struct kz_key *k;
 	unsigned long n = 0;
 
 	split(tok, len, &j);

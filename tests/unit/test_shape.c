@@ -12,8 +12,11 @@ jwt_shapes(void **state)
 {
 	(void)state;
 	assert_int_equal(kz_token_shape("eyJh.eyJi.c2ln", 14, 100), KZ_SHAPE_JWT);
-	assert_int_equal(kz_token_shape("abcdefghijklmnop", 16, 100),
-	    KZ_SHAPE_OPAQUE);
+	assert_int_equal(kz_token_shape("abcdefghijklmnopqrstuvwxyz012345",
+	    32, 100), KZ_SHAPE_OPAQUE);
+	/* shorter dotless input is a password, not something to send on */
+	assert_int_equal(kz_token_shape("abcdefghijklmnopqrstuvwxyz01234",
+	    31, 100), KZ_SHAPE_MALFORMED);
 	/* empty segments, in every position */
 	assert_int_equal(kz_token_shape(".eyJi.c2ln", 10, 100), KZ_SHAPE_MALFORMED);
 	assert_int_equal(kz_token_shape("eyJh..c2ln", 10, 100), KZ_SHAPE_MALFORMED);
@@ -30,10 +33,11 @@ jwt_shapes(void **state)
 	/* a segment of length 4k+1 can carry no byte */
 	assert_int_equal(kz_token_shape("eyJhb.eyJi.c2ln", 15, 100), KZ_SHAPE_MALFORMED);
 	/* NUL inside */
-	assert_int_equal(kz_token_shape("abcdefgh\0ijklmnop", 17, 100),
-	    KZ_SHAPE_MALFORMED);
+	assert_int_equal(kz_token_shape("abcdefghijklmnopqrstuvwxyz\0abcdefgh",
+	    35, 100), KZ_SHAPE_MALFORMED);
 	/* opaque tokens: no white space, no odd characters, not too short */
-	assert_int_equal(kz_token_shape("abc def ghijklmn", 16, 100), KZ_SHAPE_MALFORMED);
+	assert_int_equal(kz_token_shape("abc def ghijklmnabc def ghijklmn", 32,
+	    100), KZ_SHAPE_MALFORMED);
 	assert_int_equal(kz_token_shape("short", 5, 100), KZ_SHAPE_MALFORMED);
 	assert_int_equal(kz_token_shape("", 0, 100), KZ_SHAPE_MALFORMED);
 }
