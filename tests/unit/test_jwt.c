@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <openssl/hmac.h>
 #include <time.h>
 
 #include "kztest.h"
@@ -43,6 +45,107 @@ expect(const char *mint_json, const char *service, kz_verdict v, kz_reason r)
 	assert_decision(&res, v, r);
 	kz_result_clear(&res);
 	free(tok);
+}
+
+/* An HS256 token over any header and payload, signed with a secret the
+ * test knows: the way to get hostile JSON past a valid signature. */
+static char *
+hs256(const char *secret, const char *hdr, const char *payload)
+{
+	char *h = kz_b64url_encode((const unsigned char *)hdr, strlen(hdr));
+	char *p = kz_b64url_encode((const unsigned char *)payload,
+	    strlen(payload));
+	unsigned char mac[32];
+	unsigned int maclen = 0;
+	char *si, *sig, *tok;
+
+	if (asprintf(&si, "%s.%s", h, p) < 0)
+		abort();
+	HMAC(EVP_sha256(), secret, (int)strlen(secret),
+	    (const unsigned char *)si, strlen(si), mac, &maclen);
+	sig = kz_b64url_encode(mac, maclen);
+	if (asprintf(&tok, "%s.%s", si, sig) < 0)
+		abort();
+	free(h);
+	free(p);
+	free(si);
+	free(sig);
+	return tok;
+}
+
+static kz_ctx *
+hmac_ctx(const char *name)
+{
+	char extra[600], path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/hmac.secret", kzt_dir());
+	f = fopen(path, "w");
+	fputs("0123456789abcdef0123456789abcdef\n", f);
+	fclose(f);
+	chmod(path, 0600);
+	snprintf(extra, sizeof(extra), "algorithms = RS256, HS256\n"
+	    "hmac_secret_file = %s\n", path);
+	return kzt_ctx(name, extra);
+}
+
+static void
+hostile_claims_json(void **state)
+{
+	const char *key = "0123456789abcdef0123456789abcdef";
+	const char *hdr = "{\"alg\":\"HS256\",\"typ\":\"JWT\"}";
+	char good[512], dup[600], deep[400];
+	const char *bad[] = { "[1,2,3]", "\"a string\"", "42", "null",
+		"{not json", "", "{\"exp\":1e999}" };
+	kz_ctx *c = hmac_ctx("jwt-hostile");
+	long exp = (long)time(NULL) + 300;
+	kz_result res;
+	char *tok;
+
+	(void)state;
+	snprintf(good, sizeof(good), "{\"iss\":\"%s\",\"aud\":\"host-fleet\","
+	    "\"exp\":%ld,\"sub\":\"alice\"}", kzt_idp_url(), exp);
+	tok = hs256(key, hdr, good);
+	kzt_decide(c, tok, "alice", NULL, &res);
+	assert_decision(&res, KZ_OK, KZ_R_NONE);
+	kz_result_clear(&res);
+	free(tok);
+	for (size_t i = 0; i < KZ_NELEM(bad); i++) {
+		tok = hs256(key, hdr, bad[i]);
+		kzt_decide(c, tok, "alice", NULL, &res);
+		if (res.verdict != KZ_UNAUTHENTICATED ||
+		    res.reason != KZ_R_MALFORMED)
+			fail_msg("payload %s: %s/%s", bad[i],
+			    kz_verdict_name(res.verdict),
+			    kz_reason_name(res.reason));
+		kz_result_clear(&res);
+		free(tok);
+	}
+	/* a second "sub" must not let a parser pick the one it likes */
+	snprintf(dup, sizeof(dup), "{\"iss\":\"%s\",\"aud\":\"host-fleet\","
+	    "\"exp\":%ld,\"sub\":\"alice\",\"sub\":\"root\"}",
+	    kzt_idp_url(), exp);
+	tok = hs256(key, hdr, dup);
+	kzt_decide(c, tok, "alice", NULL, &res);
+	assert_decision(&res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED);
+	kz_result_clear(&res);
+	free(tok);
+	/* nesting deeper than any provider needs */
+	memset(deep, '[', 100);
+	memset(deep + 100, ']', 100);
+	snprintf(deep + 200, sizeof(deep) - 200, "%s", "");
+	tok = hs256(key, hdr, deep);
+	kzt_decide(c, tok, "alice", NULL, &res);
+	assert_decision(&res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED);
+	kz_result_clear(&res);
+	free(tok);
+	/* a header that is an array, signed */
+	tok = hs256(key, "[\"HS256\"]", good);
+	kzt_decide(c, tok, "alice", NULL, &res);
+	assert_decision(&res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED);
+	kz_result_clear(&res);
+	free(tok);
+	kz_ctx_close(c);
 }
 
 static void
@@ -579,6 +682,7 @@ main(void)
 		cmocka_unit_test(typ_header),
 		cmocka_unit_test(identity_and_policy),
 		cmocka_unit_test(claims_of_wrong_shape),
+		cmocka_unit_test(hostile_claims_json),
 		cmocka_unit_test(cached_jwks_while_provider_down),
 		cmocka_unit_test(pinned_jwks_file),
 		cmocka_unit_test(denylist),
