@@ -19,6 +19,11 @@
 
 #include "kzauth.h"
 
+/* The build hides every symbol (-fvisibility=hidden) and a version script
+ * cannot re-export a hidden one: the PAM entry points must say so. */
+#undef PAM_EXTERN
+#define PAM_EXTERN __attribute__((visibility("default")))
+
 #define DATA_NAME "pam_kztoken.decision"
 #define MAX_PARTS 16
 #define DEFAULT_PROMPT "Access token: "
@@ -132,38 +137,108 @@ tell(pam_handle_t *pamh, int flags, int style, const char *msg)
 		(void)pam_prompt(pamh, style, NULL, "%s", msg);
 }
 
+/* What one authentication attempt works with. */
+struct txn {
+	pam_handle_t *pamh;
+	const struct args *a;
+	int flags;
+	kz_ctx *ctx;
+	const char *user;
+	const char *service;	/* the PAM service, for the audit line */
+	size_t max;		/* max_token_length */
+};
+
+static void
+decide(const struct txn *t, const char *tok, size_t len, kz_result *res)
+{
+	kz_request req = { .token = tok, .token_len = len, .user = t->user,
+		.log_service = t->service,
+		.service = t->a->service ? t->a->service : t->service };
+
+	kz_decide(t->ctx, &req, res);
+}
+
 /*
- * Asks for further parts until an empty answer, at most MAX_PARTS in all
- * and never more than max characters, and appends them to *tok (a buffer
- * of max + 1 bytes).  Clients cut long input (sudo at 511, the OpenSSH
- * client at 1023), so a long token arrives in pieces.
+ * Asks for further parts and appends them to tok (a buffer of max + 2
+ * bytes), at most MAX_PARTS in all.  Clients cut long input (sudo at 511,
+ * the OpenSSH client at 1023), so a long token arrives in pieces of that
+ * size, cap.  An empty answer ends the parts; so does a part shorter than
+ * cap, since the client did not cut it: sudo refuses an empty answer
+ * ("no password was provided"), so there the short last part must end it.
+ * Past max characters it stops with max + 1 kept, so that the library
+ * itself refuses the whole as too_long.  Returns -1 when the conversation
+ * fails.
  */
 static int
-read_parts(pam_handle_t *pamh, char *tok, size_t *len, size_t max)
+read_parts(const struct txn *t, char *tok, size_t *len, size_t cap)
 {
 	for (int part = 2; part <= MAX_PARTS; part++) {
 		char prompt[64], *resp;
-		size_t n;
+		size_t n, got;
 
 		snprintf(prompt, sizeof(prompt),
 		    "Token, part %d (empty line to finish): ", part);
-		if ((resp = ask(pamh, prompt)) == NULL)
+		if ((resp = ask(t->pamh, prompt)) == NULL)
 			return -1;
-		n = trim(resp);
+		got = n = trim(resp);
 		if (n == 0) {
 			free_answer(resp);
 			return 0;
 		}
-		if (*len + n > max) {
-			free_answer(resp);
-			return -1;
-		}
+		if (*len + n > t->max + 1)
+			n = t->max + 1 - *len;
 		memcpy(tok + *len, resp, n);
 		*len += n;
 		tok[*len] = '\0';
 		free_answer(resp);
+		if (*len > t->max || (cap > 0 && got < cap))
+			return 0;
 	}
 	return 0;
+}
+
+/*
+ * Decides on one trimmed answer of len characters.  With `chunked`, or
+ * when the answer looks cut short by the client, first collects the rest
+ * (only where we may prompt: a stacked password cannot be continued).
+ * Returns PAM_SUCCESS with *res filled by libkzauth, or PAM_CONV_ERR /
+ * PAM_BUF_ERR with no decision: *res is never a verdict of our own making.
+ */
+static int
+decide_answer(const struct txn *t, const char *answer, size_t len,
+    int may_prompt, kz_result *res)
+{
+	char *tok;
+	size_t n = len;
+	int rc = PAM_SUCCESS;
+
+	if (!may_prompt || len == 0 || len > t->max) {
+		decide(t, answer, len, res);
+		return PAM_SUCCESS;
+	}
+	if ((tok = calloc(1, t->max + 2)) == NULL)
+		return PAM_BUF_ERR;
+	memcpy(tok, answer, len);
+	if (t->a->chunked && read_parts(t, tok, &n,
+	    kz_is_truncation_length(len) ? len : 0) != 0) {
+		rc = PAM_CONV_ERR;
+		goto out;
+	}
+	decide(t, tok, n, res);
+	if (!t->a->chunked && res->verdict == KZ_UNAUTHENTICATED &&
+	    res->reason == KZ_R_LIKELY_TRUNCATED) {
+		tell(t->pamh, t->flags, PAM_TEXT_INFO, res->user_msg);
+		kz_result_clear(res);
+		if (read_parts(t, tok, &n, len) != 0) {
+			rc = PAM_CONV_ERR;
+			goto out;
+		}
+		decide(t, tok, n, res);
+	}
+out:
+	explicit_bzero(tok, t->max + 2);
+	free(tok);
+	return rc;
 }
 
 static int
@@ -199,110 +274,98 @@ keep_decision(pam_handle_t *pamh, const struct decision *d)
 	return 0;
 }
 
-/* Runs the decision; on a likely-truncated answer, collects the rest. */
-static kz_verdict
-validate(pam_handle_t *pamh, kz_ctx *ctx, const struct args *a, int flags,
-    const char *user, const char *pam_service, char *tok, size_t *len,
-    int may_prompt, kz_result *res)
+/* The stacked password (use_first_pass, try_first_pass), or NULL. */
+static char *
+stacked_answer(pam_handle_t *pamh)
 {
-	kz_request req = { .user = user, .log_service = pam_service,
-		.service = a->service ? a->service : pam_service };
-	size_t max = kz_ctx_max_token_length(ctx);
-	kz_verdict v;
+	const void *item = NULL;
 
-	if (a->chunked && may_prompt) {
-		if (read_parts(pamh, tok, len, max) != 0)
-			return KZ_UNAUTHENTICATED;
-	}
-	req.token = tok;
-	req.token_len = *len;
-	v = kz_decide(ctx, &req, res);
-	if (v == KZ_UNAUTHENTICATED && res->reason == KZ_R_LIKELY_TRUNCATED &&
-	    may_prompt && !a->chunked) {
-		tell(pamh, flags, PAM_TEXT_INFO, res->user_msg);
-		if (read_parts(pamh, tok, len, max) != 0)
-			return v;
-		kz_result_clear(res);
-		req.token_len = *len;
-		v = kz_decide(ctx, &req, res);
-	}
-	return v;
+	if (pam_get_item(pamh, PAM_AUTHTOK, &item) != PAM_SUCCESS ||
+	    item == NULL)
+		return NULL;
+	return strdup(item);
 }
 
 PAM_EXTERN int
 pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct args a;
-	struct decision d = { .verdict = KZ_ERROR };
-	const char *user = NULL, *service = NULL;
+	struct txn t = { .pamh = pamh, .a = &a, .flags = flags };
+	struct decision d = { .verdict = KZ_ERROR, .reason = KZ_R_CONFIG };
 	const void *item = NULL;
-	char err[512], *answer = NULL, *tok = NULL;
-	kz_ctx *ctx = NULL;
+	char err[512], *answer = NULL;
 	kz_result res = { 0 };
-	size_t len, max;
-	int may_prompt = 1, rc;
+	size_t len;
+	int stacked = 0, rc;
 
 	if (parse_args(pamh, argc, argv, &a) != 0)
 		return PAM_SERVICE_ERR;
 	/* A stale decision of an earlier attempt must never answer acct. */
 	pam_set_data(pamh, DATA_NAME, NULL, NULL);
-	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || user == NULL ||
-	    *user == '\0')
+	if (pam_get_user(pamh, &t.user, NULL) != PAM_SUCCESS ||
+	    t.user == NULL || *t.user == '\0')
 		return PAM_USER_UNKNOWN;
 	if (pam_get_item(pamh, PAM_SERVICE, &item) == PAM_SUCCESS)
-		service = item;
-	if (kz_ctx_open(&ctx, a.config, err, sizeof(err)) != KZ_OK) {
+		t.service = item;
+	snprintf(d.user, sizeof(d.user), "%s", t.user);
+	if (kz_ctx_open(&t.ctx, a.config, err, sizeof(err)) != KZ_OK) {
 		pam_syslog(pamh, LOG_ERR, "%s", err);
 		tell(pamh, flags, PAM_ERROR_MSG,
 		    "Token login is misconfigured on this host");
+		/* acct_mgmt must deny too (KZ_ERROR), not ignore. */
+		keep_decision(pamh, &d);
 		return PAM_SERVICE_ERR;
 	}
 	if (a.debug)
-		kz_ctx_set_debug(ctx, 1);
-	max = kz_ctx_max_token_length(ctx);
+		kz_ctx_set_debug(t.ctx, 1);
+	t.max = kz_ctx_max_token_length(t.ctx);
 
-	if (a.use_first_pass || a.try_first_pass) {
-		item = NULL;
-		if (pam_get_item(pamh, PAM_AUTHTOK, &item) == PAM_SUCCESS &&
-		    item != NULL)
-			answer = strdup(item);
-		if (answer != NULL)
-			may_prompt = 0;
-		else if (a.use_first_pass) {
-			rc = PAM_AUTH_ERR;
+	if ((a.use_first_pass || a.try_first_pass) &&
+	    (answer = stacked_answer(pamh)) != NULL)
+		stacked = 1;
+	else if (a.use_first_pass) {
+		rc = PAM_AUTH_ERR;
+		goto out;
+	}
+	for (;;) {
+		if (answer == NULL && (answer = ask(pamh, a.prompt)) == NULL) {
+			rc = PAM_CONV_ERR;
 			goto out;
 		}
-	}
-	if (answer == NULL && (answer = ask(pamh, a.prompt)) == NULL) {
-		rc = PAM_CONV_ERR;
-		goto out;
-	}
-	len = trim(answer);
-	if (a.ignore_non_token && kz_is_plainly_not_token(answer, len)) {
-		/* A password: hand it on for the next module to try. */
-		if (may_prompt)
-			pam_set_item(pamh, PAM_AUTHTOK, answer);
-		d.ignored = 1;
-		keep_decision(pamh, &d);
-		rc = PAM_IGNORE;
-		goto out;
-	}
-	if (len == 0 || len > max || (tok = calloc(1, max + 1)) == NULL) {
-		/* empty input or over the cap: let the library say why */
-		kz_request req = { .token = answer, .token_len = len,
-			.user = user, .log_service = service,
-			.service = a.service ? a.service : service };
-		kz_decide(ctx, &req, &res);
-		if (res.verdict == KZ_OK)	/* cannot happen; fail closed */
-			res.verdict = KZ_ERROR;
-	} else {
-		memcpy(tok, answer, len);
-		validate(pamh, ctx, &a, flags, user, service, tok, &len,
-		    may_prompt, &res);
+		len = trim(answer);
+		if (a.ignore_non_token && kz_is_plainly_not_token(answer, len)) {
+			/* A password: hand it on for the next module. */
+			if (!stacked)
+				pam_set_item(pamh, PAM_AUTHTOK, answer);
+			d.ignored = 1;
+			keep_decision(pamh, &d);
+			rc = PAM_IGNORE;
+			goto out;
+		}
+		/* try_first_pass: a stacked password that is no token, or a
+		 * token that fails, earns a prompt of our own (as pam_unix). */
+		if (stacked && a.try_first_pass && !a.use_first_pass &&
+		    kz_is_plainly_not_token(answer, len)) {
+			free_answer(answer);
+			answer = NULL;
+			stacked = 0;
+			continue;
+		}
+		if ((rc = decide_answer(&t, answer, len, !stacked, &res)) !=
+		    PAM_SUCCESS)
+			goto out;
+		if (stacked && a.try_first_pass && !a.use_first_pass &&
+		    res.verdict == KZ_UNAUTHENTICATED) {
+			kz_result_clear(&res);
+			free_answer(answer);
+			answer = NULL;
+			stacked = 0;
+			continue;
+		}
+		break;
 	}
 	d.verdict = res.verdict;
 	d.reason = res.reason;
-	snprintf(d.user, sizeof(d.user), "%s", user);
 	snprintf(d.msg, sizeof(d.msg), "%s", res.user_msg);
 	if (keep_decision(pamh, &d) != 0) {
 		rc = PAM_BUF_ERR;
@@ -312,13 +375,9 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (rc != PAM_SUCCESS)
 		tell(pamh, flags, PAM_ERROR_MSG, res.user_msg);
 out:
-	if (tok != NULL) {
-		explicit_bzero(tok, max + 1);
-		free(tok);
-	}
 	free_answer(answer);
 	kz_result_clear(&res);
-	kz_ctx_close(ctx);
+	kz_ctx_close(t.ctx);
 	return rc;
 }
 
@@ -355,42 +414,28 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	}
 }
 
+/* Nothing to do for credentials, sessions or passwords: answering
+ * anything but success or ignore here would break logins. */
 PAM_EXTERN int
 pam_sm_setcred(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)pamh;
-	(void)flags;
-	(void)argc;
-	(void)argv;
 	return PAM_SUCCESS;
 }
 
 PAM_EXTERN int
 pam_sm_open_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)pamh;
-	(void)flags;
-	(void)argc;
-	(void)argv;
 	return PAM_IGNORE;
 }
 
 PAM_EXTERN int
 pam_sm_close_session(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)pamh;
-	(void)flags;
-	(void)argc;
-	(void)argv;
 	return PAM_IGNORE;
 }
 
 PAM_EXTERN int
 pam_sm_chauthtok(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
-	(void)pamh;
-	(void)flags;
-	(void)argc;
-	(void)argv;
 	return PAM_IGNORE;
 }
