@@ -19,7 +19,7 @@ need() {	# need COMMAND-OR-FILE PACKAGE
 	if [ ! -e "$1" ] && ! command -v "$1" >/dev/null 2>&1; then
 		if [ "$(id -u)" = 0 ]; then
 			echo "bench: installing $2" >&2
-			DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null || exit 1
+			{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q "$2" >/dev/null; } || exit 1
 		else
 			echo "bench: missing $1 (apt-get install $2)" >&2; exit 1
 		fi

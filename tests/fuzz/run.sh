@@ -21,7 +21,7 @@ if ! command -v "$CC" >/dev/null 2>&1 ||
    ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
 	if [ "$(id -u)" = 0 ]; then
 		echo "fuzz: installing clang and libclang-rt-14-dev" >&2
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang libclang-rt-14-dev >/dev/null || exit 1
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q clang libclang-rt-14-dev >/dev/null || exit 1
 	else
 		echo "fuzz: needs clang and libclang-rt-14-dev" >&2; exit 1
 	fi
