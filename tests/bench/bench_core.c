@@ -28,16 +28,9 @@
 
 #include "internal.h"
 
+#include "bench_util.h"
+
 #define HIST_US 20000		/* 1 us buckets up to 20 ms, then overflow */
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static char *
 slurp(const char *path, size_t *len)
@@ -334,14 +327,6 @@ read_lines(const char *path, size_t *n)
  * cache is empty (run.sh gives a fresh cache_dir), so every decision asks
  * the provider over a new TLS connection. */
 static int
-cmp_d(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static int
 cmd_cold(char **av)
 {
 	size_t n;
@@ -366,7 +351,7 @@ cmd_cold(char **av)
 		kz_ctx_close(ctx);
 	}
 	printf("first_ms %.2f\n", lat[0]);
-	qsort(lat + 1, n - 1, sizeof(*lat), cmp_d);
+	qsort(lat + 1, n - 1, sizeof(*lat), cmp_double);
 	printf("mean_ms %.2f\np50_ms %.2f\np99_ms %.2f\n",
 	    sum / (double)(n - 1), lat[1 + (n - 1) / 2],
 	    lat[1 + (size_t)((double)(n - 1) * 0.99)]);

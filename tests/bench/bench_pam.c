@@ -14,6 +14,8 @@
 
 #include <security/pam_appl.h>
 
+#include "bench_util.h"
+
 static const char *token;
 
 static int
@@ -31,23 +33,6 @@ conv(int n, const struct pam_message **msg, struct pam_response **resp,
 			r[i].resp = strdup(token);
 	*resp = r;
 	return PAM_SUCCESS;
-}
-
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
 }
 
 int
@@ -91,8 +76,8 @@ main(int argc, char **argv)
 		aa[i] = (t2 - t1) * 1e3;
 		tx[i] = (now_s() - t0) * 1e3;
 	}
-	qsort(aa, (size_t)n, sizeof(*aa), cmp);
-	qsort(tx, (size_t)n, sizeof(*tx), cmp);
+	qsort(aa, (size_t)n, sizeof(*aa), cmp_double);
+	qsort(tx, (size_t)n, sizeof(*tx), cmp_double);
 	printf("authacct_p50_ms %.3f\nauthacct_p99_ms %.3f\n"
 	    "txn_p50_ms %.3f\ntxn_p99_ms %.3f\n", aa[n / 2],
 	    aa[(size_t)(n * 0.99)], tx[n / 2], tx[(size_t)(n * 0.99)]);

@@ -13,22 +13,7 @@
 #include <unistd.h>
 #include <sys/wait.h>
 
-static double
-now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static int
-cmp(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
+#include "bench_util.h"
 
 int
 main(int argc, char **argv)
@@ -66,7 +51,7 @@ main(int argc, char **argv)
 			sum += t[i];
 		}
 	}
-	qsort(t, (size_t)n, sizeof(*t), cmp);
+	qsort(t, (size_t)n, sizeof(*t), cmp_double);
 	printf("mean_ms %.2f\np50_ms %.2f\np99_ms %.2f\n", sum / (double)n,
 	    t[n / 2], t[(size_t)(n * 0.99)]);
 	return 0;

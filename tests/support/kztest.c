@@ -118,11 +118,11 @@ kzt_idp(const char *method, const char *path, const char *json)
 }
 
 static char *
-token_of(const char *path, const char *json)
+token_of(const char *path, const char *json, const char *field)
 {
 	char *body = kzt_idp("POST", path, json);
 	json_t *o = body ? json_loads(body, 0, NULL) : NULL;
-	char *tok = kz_strdup(kz_json_str(o, "token"));
+	char *tok = kz_strdup(kz_json_str(o, field));
 
 	if (tok == NULL)
 		fprintf(stderr, "IdP %s gave no token: %s\n", path,
@@ -135,13 +135,19 @@ token_of(const char *path, const char *json)
 char *
 kzt_mint(const char *json)
 {
-	return token_of("/test/mint", json);
+	return token_of("/test/mint", json, "token");
 }
 
 char *
 kzt_opaque(const char *json)
 {
-	return token_of("/test/opaque", json);
+	return token_of("/test/opaque", json, "token");
+}
+
+char *
+kzt_refresh_token(const char *json)
+{
+	return token_of("/test/refresh_token", json, "refresh_token");
 }
 
 void

@@ -24,6 +24,8 @@ char *kzt_idp(const char *method, const char *path, const char *json);
 /* /test/mint and /test/opaque: the token (caller frees). */
 char *kzt_mint(const char *json);
 char *kzt_opaque(const char *json);
+/* /test/refresh_token: a new refresh-token chain (caller frees). */
+char *kzt_refresh_token(const char *json);
 /* /test/fault mode for paths (NULL: all); "none" clears. */
 void kzt_fault(const char *mode, const char *paths_json);
 /* Requests the IdP has seen on a path since the last stats reset. */

@@ -1,0 +1,28 @@
+/*
+ * bench_util.h - the clock and the sort the bench programs share.
+ */
+#ifndef KZ_BENCH_UTIL_H
+#define KZ_BENCH_UTIL_H
+
+#include <time.h>
+
+/* Monotonic seconds: wall-clock jumps must not land in a latency. */
+static inline double
+now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* qsort order for latencies, to read percentiles off. */
+static inline int
+cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+#endif
