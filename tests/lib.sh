@@ -25,6 +25,21 @@ t_done() {
 # idp METHOD PATH [JSON]: talks to the running test IdP.
 idp() { "$KZ_ROOT/tests/idp/idpctl" "$KZ_IDP_DIR" "$@"; }
 
+# mint_len N [JSON claims]: a JWT of N characters (N+1 where base64 cannot
+# make N), padded with a long extra claim: long-token and chunked tests.
+mint_len() {
+	local want=$1 extra=${2:-} pad tok d i
+	pad=$(( (want - 700) * 3 / 4 ))
+	for i in 1 2 3 4 5 6; do
+		tok=$(idp mint "{\"claims\":{${extra:+$extra,}\"pad\":\"$(head -c "$pad" /dev/zero | tr '\0' x)\"}}")
+		d=$((want - ${#tok}))
+		if [ "$d" -eq 0 ] || { [ "$i" -gt 3 ] && [ "$d" -eq -1 ]; }; then break; fi
+		pad=$((pad + (d > 0 ? (d * 3 + 3) / 4 : (d * 3 - 3) / 4)))
+		[ "$d" -gt -3 ] && [ "$d" -lt 0 ] && pad=$((pad - 1))
+	done
+	printf '%s' "$tok"
+}
+
 # kz_write_config FILE [extra lines...]: a config for the test IdP, with
 # its own cache, store and denylist under the directory of FILE.
 kz_write_config() {

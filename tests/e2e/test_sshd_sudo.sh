@@ -249,20 +249,6 @@ hasre() { # hasre NAME TEXT REGEX
 	if grep -qE -- "$3" <<<"$2"; then t_pass "$1"; else t_fail "$1" "no match for /$3/ in: $2"; fi
 }
 
-# mint_len N JSON-CLAIMS: a JWT of N characters (N+1 where base64 cannot
-# make N), padded by a long extra claim.
-mint_len() {
-	local want=$1 claims=$2 pad tok d i
-	pad=$(( (want - 700) * 3 / 4 ))
-	for i in 1 2 3 4 5 6; do
-		tok=$(idp mint "{\"claims\":{$claims,\"pad\":\"$(head -c "$pad" /dev/zero | tr '\0' x)\"}}")
-		d=$((want - ${#tok}))
-		if [ "$d" -eq 0 ] || { [ "$i" -gt 3 ] && [ "$d" -eq -1 ]; }; then break; fi
-		pad=$((pad + (d > 0 ? (d * 3 + 3) / 4 : (d * 3 - 3) / 4)))
-		[ "$d" -gt -3 ] && [ "$d" -lt 0 ] && pad=$((pad - 1))
-	done
-	printf '%s' "$tok"
-}
 tok_ok=$(idp mint "{\"claims\":{\"preferred_username\":\"$U\"}}")
 tok_exp=$(idp mint "{\"expires_in\":-3600,\"claims\":{\"preferred_username\":\"$U\"}}")
 tok_other=$(idp mint '{"claims":{"preferred_username":"alice"}}')

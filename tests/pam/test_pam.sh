@@ -147,20 +147,6 @@ kid_of() { /usr/bin/python3 -c 'import sys, json, base64
 h = sys.stdin.read().split(".")[0]
 print(json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["kid"])'; }
 
-# mint_len N [JSON claims]: a JWT of N characters (or N+1 where base64
-# cannot make N), padded by a long extra claim.
-mint_len() {
-	local want=$1 extra=${2:-} pad tok d i
-	pad=$(( (want - 676) * 3 / 4 ))
-	for i in 1 2 3 4 5 6; do
-		tok=$(idp mint "{\"claims\":{${extra:+$extra,}\"pad\":\"$(head -c "$pad" /dev/zero | tr '\0' x)\"}}")
-		d=$((want - ${#tok}))
-		if [ "$d" -eq 0 ] || { [ "$i" -gt 3 ] && [ "$d" -eq -1 ]; }; then break; fi
-		pad=$((pad + (d > 0 ? (d * 3 + 3) / 4 : (d * 3 - 3) / 4)))
-		[ "$d" -gt -3 ] && [ "$d" -lt 0 ] && pad=$((pad - 1))
-	done
-	printf '%s' "$tok"
-}
 # parts TOKEN SIZE [END]: the token in lines of SIZE characters, then END
 parts() { printf '%s' "$1" | fold -w "$2"; printf '\n'; [ $# -gt 2 ] && printf '%s\n' "$3"; true; }
 
