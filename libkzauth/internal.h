@@ -345,6 +345,16 @@ KZ_HIDDEN void kz_memcache_free(struct kz_memcache *mc);
 KZ_HIDDEN bool kz_denylisted(kz_ctx *ctx, const char sha[65], const char *jti);
 KZ_HIDDEN void kz_denylist_free(struct kz_denylist *d);
 
+/* ---- PAM stacks (pamcheck.c), for the doctor ---- */
+
+/* Called for a service that reaches pam_kztoken.so and gets no policy
+ * (policy: the section name it looked for). */
+typedef void (*kz_pam_warn_fn)(void *arg, const char *service,
+    const char *policy);
+/* Returns how many services reach the module, or -1 (no such dir). */
+KZ_HIDDEN int kz_pam_services_check(kz_ctx *ctx, const char *dir,
+    kz_pam_warn_fn warn, void *arg);
+
 /* ---- audit (audit.c) ---- */
 
 KZ_HIDDEN void kz_audit(kz_ctx *ctx, const kz_request *req,
