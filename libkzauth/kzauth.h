@@ -177,6 +177,13 @@ size_t kz_ctx_max_token_length(const kz_ctx *ctx);
 kz_verdict kz_denylist_add(kz_ctx *ctx, const char *entry, char *err,
     size_t errlen);
 
+/* Copies in (NULL: nothing) into out, at most outlen - 1 bytes and a NUL,
+ * with every byte outside printable ASCII as '?': text from tokens and
+ * providers (escape sequences, CR, LF) for a terminal or a log line.  With
+ * word set, space and '"' become '?' as well and an empty result is "-"
+ * (the audit line's values).  out may be in.  Returns out. */
+char *kz_sanitize(char *out, size_t outlen, const char *in, int word);
+
 /* Frees a secret string after wiping it. */
 void kz_free_secret(char *s);
 

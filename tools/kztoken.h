@@ -29,6 +29,17 @@ void tool_usage(const struct cmd *c);
 char *tool_read_secret(const char *file, size_t max, size_t *len);
 bool tool_is_tty(void);
 
+/* Text a token, a provider or the store supplied is printed only through
+ * these (the audit line's sanitiser): no escape sequence, CR or LF of
+ * theirs reaches the admin's terminal. */
+/* Cleans s in place (NULL stays NULL) and returns it. */
+char *tool_clean(char *s);
+/* A JSON string of s (NULL for NULL); cleaned text if s is not UTF-8. */
+struct json_t *tool_json_str(const char *s);
+/* Prints JSON and a newline on stdout, all ASCII: control characters,
+ * DEL and non-ASCII characters as \u escapes. */
+void tool_json_print(struct json_t *o);
+
 int cmd_check(int argc, char **argv, const char *config);
 int cmd_deny(int argc, char **argv, const char *config);
 
