@@ -111,8 +111,7 @@ tool_json_print(json_t *o)
 char *
 tool_read_secret(const char *file, size_t max, size_t *lenp)
 {
-	int fd = file ? open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) :
-	    STDIN_FILENO;
+	int fd = file ? tool_open_secret_file(file, max) : STDIN_FILENO;
 	char *buf = calloc(1, max + 2), *s;
 	size_t len = 0, start = 0;
 	struct termios saved, quiet;
@@ -121,9 +120,8 @@ tool_read_secret(const char *file, size_t max, size_t *lenp)
 
 	*lenp = 0;
 	if (fd < 0 || buf == NULL) {
-		if (fd < 0)
-			fprintf(stderr, "kztoken: %s: %s\n", file,
-			    strerror(errno));
+		if (fd >= 0 && fd != STDIN_FILENO)
+			close(fd);
 		free(buf);
 		return NULL;
 	}

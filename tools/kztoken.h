@@ -27,6 +27,11 @@ void tool_usage(const struct cmd *c);
 /* Reads a secret from a file or stdin (never argv) into a wiped buffer;
  * strips one trailing newline and surrounding white space. */
 char *tool_read_secret(const char *file, size_t max, size_t *len);
+/* Opens a secret's file for reading (secretfile.c): a regular file of at
+ * most max bytes, no symbolic link in any component of the path, never
+ * blocking (a FIFO is refused); warns on stderr when root does not own
+ * it.  Returns the fd, or -1 after saying why on stderr. */
+int tool_open_secret_file(const char *path, size_t max);
 bool tool_is_tty(void);
 
 /* Text a token, a provider or the store supplied is printed only through
