@@ -140,6 +140,8 @@ typedef struct kz_request {
 	const char *user;	/* the user to bind, NULL: whoever the token names */
 	const char *service;	/* policy section; NULL: "default" */
 	const char *log_service;	/* service= in the audit line; NULL: service */
+	const char *source;	/* remote host (PAM_RHOST) for the rate limit
+				 * of unknown tokens; NULL: local, not limited */
 } kz_request;
 
 /*
