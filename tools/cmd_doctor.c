@@ -16,7 +16,7 @@ on_check(void *arg, int status, const char *check, const char *detail)
 	if (status == 2)
 		(*problems)++;
 	printf("%-4s %-22s %s\n", status == 0 ? "ok" : status == 1 ? "WARN" :
-	    "FAIL", kz_sanitize(c, sizeof(c), check, 1),
+	    "FAIL", kz_sanitize(c, sizeof(c), check, 0),
 	    kz_sanitize(d, sizeof(d), detail, 0));
 }
 
