@@ -7,36 +7,10 @@
 # its own process, so this also proves the limit lives in cache_dir.
 . "$(dirname "$0")/../lib.sh"
 
-MOD=$KZ_BUILD/pam_kztoken.so
-PWDIR=/usr/lib/x86_64-linux-gnu/pam_wrapper
-
-if [ -z "${KZ_IDP_DIR:-}" ] || [ ! -s "$KZ_IDP_DIR/url" ]; then
-	t_skip "ratelimit suite" "no test IdP (KZ_IDP_DIR); run via tests/run.sh"
-	t_done; exit
-fi
-for f in "$MOD" /usr/lib/x86_64-linux-gnu/libpam_wrapper.so "$PWDIR/pam_set_items.so" \
-    /usr/include/libpamtest.h; do
-	if [ ! -e "$f" ]; then
-		t_skip "ratelimit suite" "missing $f"
-		t_done; exit
-	fi
-done
-
 W=$(mktemp -d /tmp/kztoken-pamrl.XXXXXX)
 chmod 755 "$W"
 trap 'rm -rf "$W"' EXIT
-mkdir -p "$W/lib" "$W/idp" "$W/svc"
-cp "$KZ_BUILD/pam_kztoken.so" "$KZ_BUILD/libkzauth.so.0" "$W/lib/"
-MOD=$W/lib/pam_kztoken.so
-if ! cc -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -o "$W/kzpam" \
-    "$KZ_ROOT/tests/pam/kzpam.c" -lpamtest -lpam 2>"$W/cc.log"; then
-	t_fail "compile kzpam" "$(cat "$W/cc.log")"
-	t_done; exit
-fi
-RUN=()
-[ "$(id -u)" = 0 ] && RUN=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
-cp "$KZ_IDP_DIR/ca.pem" "$KZ_IDP_DIR/client_secret" "$W/idp/"
-chmod 600 "$W/idp/client_secret"
+pam_harness "ratelimit suite" "$W"
 C=$W/main/kz.conf
 kz_write_config "$C" "validation = introspect"
 sed -i -e "s|^client_secret_file = .*|client_secret_file = $W/idp/client_secret|" \
