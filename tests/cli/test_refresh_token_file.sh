@@ -78,12 +78,12 @@ refused big "$work/big" "larger than"
 # A file root does not own: read, but with a warning naming the owner.
 rt2=$(idp refresh '{"username":"alice"}')
 printf '%s\n' "$rt2" > "$work/user-rt"; chmod 600 "$work/user-rt"
-chown nobody "$work/user-rt"
+owner=$(id -u)
+if [ "$owner" = 0 ]; then chown nobody "$work/user-rt"; owner=$(id -u nobody); fi
 enroll_from user-owned "$work/user-rt"
 t_check "user-owned: still enrolls (a warning, not an error)" 0 "$rc"
-nobody_uid=$(id -u nobody)
 case $o in
-*"warning: $work/user-rt is owned by uid $nobody_uid, not root"*) t_pass "user-owned: the warning names the file and the owner" ;;
+*"warning: $work/user-rt is owned by uid $owner, not root"*) t_pass "user-owned: the warning names the file and the owner" ;;
 *) t_fail "user-owned: the warning names the file and the owner" "$o" ;;
 esac
 case $o in *"$rt2"*) t_fail "user-owned: no secret in the output" ;; *) t_pass "user-owned: no secret in the output" ;; esac
@@ -91,7 +91,11 @@ case $o in *"$rt2"*) t_fail "user-owned: no secret in the output" ;; *) t_pass "
 # A good file: root's, 0600, through real directories, relative path too.
 enroll_from good "$work/a/b/rt"
 t_check "good file: exit 0" 0 "$rc"
-case $o in *warning*) t_fail "good file: no warning" "$o" ;; *) t_pass "good file: no warning" ;; esac
+if [ "$(id -u)" != 0 ]; then
+	t_skip "good file: no warning" "not root: no file of ours is root's"
+else
+	case $o in *warning*) t_fail "good file: no warning" "$o" ;; *) t_pass "good file: no warning" ;; esac
+fi
 rt3=$(idp refresh '{"username":"alice"}')
 printf '%s\n' "$rt3" > "$work/a/rt3"; chmod 600 "$work/a/rt3"
 o=$(cd "$work/a" && timeout 10 "$KZ" enroll good2 --provider idp --user alice --refresh-token-file ./b/../rt3 2>&1 </dev/null)
