@@ -23,7 +23,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -88,18 +87,34 @@ lock_briefly(int fd)
 	return false;
 }
 
+/* "WINDOW COUNT\n" of the current window: its count, else 0 (another
+ * window, or anything else in the file: start afresh). */
+static long
+stored_count(char *buf, long window)
+{
+	char *sp = strchr(buf, ' '), *nl = strchr(buf, '\n');
+	long w, count;
+
+	if (sp == NULL || nl == NULL)
+		return 0;
+	*sp = *nl = '\0';
+	if (kz_parse_long(buf, 0, LONG_MAX, &w) != 0 || w != window ||
+	    kz_parse_long(sp + 1, 0, LONG_MAX, &count) != 0)
+		return 0;
+	return count;
+}
+
 /*
  * Takes one unit from the bucket "name" for the window of now: 1 when
  * taken, 0 when the bucket is empty, -1 (err filled) when it cannot be
- * used.  The file holds "WINDOW COUNT"; anything else starts afresh.
+ * used.
  */
 static int
 take(int dirfd, const char *name, int64_t now, long limit, char *err,
     size_t errlen)
 {
 	char buf[64];
-	int64_t window = now / KZ_RL_WINDOW, w = 0;
-	long count = 0;
+	long window = (long)(now / KZ_RL_WINDOW), count;
 	ssize_t n;
 	int fd, rc = -1, len;
 
@@ -112,15 +127,11 @@ take(int dirfd, const char *name, int64_t now, long limit, char *err,
 	}
 	n = pread(fd, buf, sizeof(buf) - 1, 0);
 	buf[n > 0 ? n : 0] = '\0';
-	if (sscanf(buf, "%" SCNd64 " %ld", &w, &count) != 2 || w != window ||
-	    count < 0)
-		count = 0;
-	if (count >= limit) {
+	if ((count = stored_count(buf, window)) >= limit) {
 		rc = 0;
 		goto out;
 	}
-	len = snprintf(buf, sizeof(buf), "%" PRId64 " %ld\n", window,
-	    count + 1);
+	len = snprintf(buf, sizeof(buf), "%ld %ld\n", window, count + 1);
 	if (pwrite(fd, buf, (size_t)len, 0) != len ||
 	    ftruncate(fd, len) != 0) {
 		snprintf(err, errlen, "ratelimit/%s: %s", name, strerror(errno));

@@ -160,7 +160,7 @@ test_planted_link_and_junk(void **state)
 	/* junk in the file: a new window, not a crash or a huge count */
 	unlink(path);
 	assert_non_null(f = fopen(path, "w"));
-	fputs("garbage -5 999999999999999999999999\n", f);
+	fprintf(f, "%ld 99999999999999999999999\n", (long)(fake_now / 60));
 	fclose(f);
 	chmod(path, 0600);
 	for (int i = 0; i < PER_SOURCE; i++)
