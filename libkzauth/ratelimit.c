@@ -45,6 +45,7 @@
 #define KZ_RL_PER_HOST 60	/* unknown tokens per host and window */
 #define KZ_RL_SLOTS 4096	/* source buckets (files): 3 hex digits */
 #define KZ_RL_LOCK_TRIES 4	/* LOCK_NB attempts, 1 ms apart */
+_Static_assert(KZ_RL_SLOTS == 16 * 16 * 16, "a slot is named by 3 hex digits");
 
 /* Opens (creating) one bucket file the way safefile.c opens files: no
  * link, a regular file of a trusted owner, no group or world write. */
@@ -64,7 +65,7 @@ open_bucket(int dirfd, const char *name, char *err, size_t errlen)
 	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) ||
 	    !kz_owner_ok(st.st_uid) || (st.st_mode & (S_IWGRP | S_IWOTH))) {
 		snprintf(err, errlen, "ratelimit/%s: not a regular file of "
-		    "root with mode 0600", name);
+		    "root, or group- or world-writable", name);
 		close(fd);
 		return -1;
 	}
