@@ -138,24 +138,35 @@ kz_debug(kz_ctx *ctx, const char *fmt, ...)
 	deliver(ctx, LOG_DEBUG, line);
 }
 
-/* Values in the audit line come from tokens: keep them to one safe word. */
-static void
-safe_word(char *out, size_t outlen, const char *in)
+/*
+ * Text from a token or a provider may hold escape sequences, CR, LF or
+ * bytes that are not ASCII: each would drive the admin's terminal or split
+ * a log line.  Every byte outside printable ASCII becomes '?'.  As a word
+ * (the audit line's values) space and '"' become '?' too and nothing
+ * becomes "-".  out may be in: each byte is read before it is written.
+ */
+char *
+kz_sanitize(char *out, size_t outlen, const char *in, int word)
 {
 	size_t o = 0;
 
+	if (outlen == 0)
+		return out;
 	if (in == NULL)
-		in = "-";
+		in = word ? "-" : "";
 	for (; *in && o + 1 < outlen; in++) {
 		unsigned char c = (unsigned char)*in;
+		bool keep = word ? c > 0x20 && c < 0x7f && c != '"' :
+		    c >= 0x20 && c < 0x7f;
 
-		out[o++] = (c > 0x20 && c < 0x7f && c != '"') ? (char)c : '?';
+		out[o++] = keep ? (char)c : '?';
 	}
 	out[o] = '\0';
-	if (o == 0 && outlen > 1) {
+	if (word && o == 0 && outlen > 1) {
 		out[0] = '-';
 		out[1] = '\0';
 	}
+	return out;
 }
 
 void
@@ -164,11 +175,12 @@ kz_audit(kz_ctx *ctx, const kz_request *req, const kz_result *res)
 	char svc[64], user[128], iss[256], sub[128], kid[96];
 	const char *s = req->log_service ? req->log_service : req->service;
 
-	safe_word(svc, sizeof(svc), s ? s : "default");
-	safe_word(user, sizeof(user), req->user ? req->user : res->id.user);
-	safe_word(iss, sizeof(iss), res->id.iss);
-	safe_word(sub, sizeof(sub), res->id.sub);
-	safe_word(kid, sizeof(kid), res->id.kid);
+	kz_sanitize(svc, sizeof(svc), s ? s : "default", 1);
+	kz_sanitize(user, sizeof(user), req->user ? req->user : res->id.user,
+	    1);
+	kz_sanitize(iss, sizeof(iss), res->id.iss, 1);
+	kz_sanitize(sub, sizeof(sub), res->id.sub, 1);
+	kz_sanitize(kid, sizeof(kid), res->id.kid, 1);
 	kz_log(ctx, res->verdict == KZ_OK ? LOG_INFO : LOG_NOTICE,
 	    "service=%s user=%s verdict=%s reason=%s iss=%s sub=%s kid=%s "
 	    "fp=%s%s%s", svc, user, kz_verdict_name(res->verdict),

@@ -63,6 +63,9 @@ remote(kz_ctx *ctx, struct kz_provider *p, const kz_request *req,
 		kz_result_clear(&stale);
 		return v;
 	}
+	if (hit == KZ_CACHE_MISS && !jwt_valid &&
+	    (v = kz_ratelimit_unknown(ctx, req->source, res)) != KZ_OK)
+		return v;
 	v = tokeninfo ? kz_tokeninfo(ctx, p, req->token, req->token_len, res) :
 	    kz_introspect(ctx, p, req->token, req->token_len, jwt_valid, res);
 	if (v == KZ_OK || v == KZ_UNAUTHENTICATED) {

@@ -329,6 +329,14 @@ KZ_HIDDEN kz_verdict kz_authorize(kz_ctx *ctx, struct kz_provider *p,
 KZ_HIDDEN kz_verdict kz_membership_check(kz_ctx *ctx, struct kz_provider *p,
     const char *group, const char *user, kz_result *res);
 
+/* ---- the bound on remote validations of unknown tokens (ratelimit.c) ---- */
+
+/* Takes one unknown-token validation from the buckets of source and of
+ * the host: KZ_OK to go ahead, else UNAVAILABLE/rate_limited in res (the
+ * provider must not be asked).  A NULL or empty source is not counted. */
+KZ_HIDDEN kz_verdict kz_ratelimit_unknown(kz_ctx *ctx, const char *source,
+    kz_result *res);
+
 /* ---- caches (cache.c) and denylist (denylist.c) ---- */
 
 enum kz_cache_hit { KZ_CACHE_MISS, KZ_CACHE_FRESH, KZ_CACHE_STALE };

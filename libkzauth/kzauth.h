@@ -140,6 +140,8 @@ typedef struct kz_request {
 	const char *user;	/* the user to bind, NULL: whoever the token names */
 	const char *service;	/* policy section; NULL: "default" */
 	const char *log_service;	/* service= in the audit line; NULL: service */
+	const char *source;	/* remote host (PAM_RHOST) for the rate limit
+				 * of unknown tokens; NULL: local, not limited */
 } kz_request;
 
 /*
@@ -176,6 +178,13 @@ size_t kz_ctx_max_token_length(const kz_ctx *ctx);
  * configured denylist.  Returns KZ_OK or KZ_ERROR with err filled. */
 kz_verdict kz_denylist_add(kz_ctx *ctx, const char *entry, char *err,
     size_t errlen);
+
+/* Copies in (NULL: nothing) into out, at most outlen - 1 bytes and a NUL,
+ * with every byte outside printable ASCII as '?': text from tokens and
+ * providers (escape sequences, CR, LF) for a terminal or a log line.  With
+ * word set, space and '"' become '?' as well and an empty result is "-"
+ * (the audit line's values).  out may be in.  Returns out. */
+char *kz_sanitize(char *out, size_t outlen, const char *in, int word);
 
 /* Frees a secret string after wiping it. */
 void kz_free_secret(char *s);

@@ -156,7 +156,11 @@ decide(const struct txn *t, const char *tok, size_t len, kz_result *res)
 	kz_request req = { .token = tok, .token_len = len, .user = t->user,
 		.log_service = t->service,
 		.service = t->a->service ? t->a->service : t->service };
+	const void *rhost = NULL;
 
+	/* the source of the rate limit of unknown tokens (ratelimit.c) */
+	if (pam_get_item(t->pamh, PAM_RHOST, &rhost) == PAM_SUCCESS)
+		req.source = rhost;
 	kz_decide(t->ctx, &req, res);
 }
 

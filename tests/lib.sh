@@ -73,3 +73,44 @@ CONF
 	for line in "$@"; do printf '%s\n' "$line" >> "$f"; done
 	chmod 600 "$f"
 }
+
+# pam_harness SUITE DIR: what the suites driving the real module under
+# pam_wrapper share.  Without the test IdP or pam_wrapper the suite is
+# skipped (t_skip, t_done, exit).  Else: a snapshot of the module and its
+# library in DIR/lib (RUNPATH $ORIGIN finds it next to the module; a
+# rebuild of the shared build dir while we run, by someone else's `make`,
+# must not pull the file from under libpam), tests/pam/kzpam.c compiled to
+# DIR/kzpam, our own copies of the IdP's CA and client secret in DIR/idp,
+# and DIR/svc for service files.  Sets MOD, PAMDIR, PWDIR and RUN: as
+# nobody when we are root (chown DIR to nobody once the suite wrote it).
+pam_harness() {
+	local suite=$1 dir=$2 f
+	PAMDIR=/lib/x86_64-linux-gnu/security
+	PWDIR=/usr/lib/x86_64-linux-gnu/pam_wrapper
+	if [ -z "${KZ_IDP_DIR:-}" ] || [ ! -s "$KZ_IDP_DIR/url" ]; then
+		t_skip "$suite" "no test IdP (KZ_IDP_DIR); run via tests/run.sh"
+		t_done; exit
+	fi
+	KZ_IDP_URL=${KZ_IDP_URL:-$(cat "$KZ_IDP_DIR/url")}
+	for f in "$KZ_BUILD/pam_kztoken.so" /usr/lib/x86_64-linux-gnu/libpam_wrapper.so \
+	    "$PWDIR/pam_set_items.so" "$PWDIR/pam_get_items.so" /usr/include/libpamtest.h; do
+		if [ ! -e "$f" ]; then
+			t_skip "$suite" "missing $f (make; apt-get install libpam-wrapper libpamtest0-dev)"
+			t_done; exit
+		fi
+	done
+	mkdir -p "$dir/lib" "$dir/idp" "$dir/svc"
+	cp "$KZ_BUILD/pam_kztoken.so" "$KZ_BUILD/libkzauth.so.0" "$dir/lib/"
+	MOD=$dir/lib/pam_kztoken.so
+	if ! cc -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -o "$dir/kzpam" \
+	    "$KZ_ROOT/tests/pam/kzpam.c" -lpamtest -lpam 2>"$dir/cc.log"; then
+		t_fail "compile kzpam" "$(cat "$dir/cc.log")"
+		t_done; exit
+	fi
+	RUN=()
+	if [ "$(id -u)" = 0 ]; then
+		RUN=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
+	fi
+	cp "$KZ_IDP_DIR/ca.pem" "$KZ_IDP_DIR/client_secret" "$dir/idp/"
+	chmod 600 "$dir/idp/client_secret"
+}

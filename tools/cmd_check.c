@@ -21,14 +21,16 @@ static void
 on_step(void *arg, const char *step, int ok, const char *detail)
 {
 	struct explain *e = arg;
+	char clean[512];
 
 	if (e->steps != NULL)
-		json_array_append_new(e->steps, json_pack("{ss ss ss}", "step",
+		json_array_append_new(e->steps, json_pack("{ss ss so*}", "step",
 		    step, "result", ok > 0 ? "pass" : ok == 0 ? "fail" : "info",
-		    "detail", detail));
+		    "detail", tool_json_str(detail)));
 	if (e->on)
 		printf("  %-14s %-4s %s\n", step, ok > 0 ? "pass" : ok == 0 ?
-		    "FAIL" : "info", detail);
+		    "FAIL" : "info", kz_sanitize(clean, sizeof(clean), detail,
+		    0));
 }
 
 static json_t *
@@ -37,27 +39,27 @@ names(char *const *v, size_t n)
 	json_t *a = json_array();
 
 	for (size_t i = 0; i < n; i++)
-		json_array_append_new(a, json_string(v[i]));
+		json_array_append_new(a, tool_json_str(v[i]));
 	return a;
 }
 
 static void
 print_json(const kz_result *r, json_t *steps)
 {
-	json_t *o = json_pack("{ss ss ss ss ss* ss* ss* ss* ss* so so sI}",
+	json_t *o = json_pack("{ss ss ss so so* so* so* so* so* so so sI}",
 	    "verdict", kz_verdict_name(r->verdict),
 	    "reason", kz_reason_name(r->reason),
-	    "fingerprint", r->fp, "detail", r->detail,
-	    "user", r->id.user, "sub", r->id.sub, "iss", r->id.iss,
-	    "kid", r->id.kid, "provider", r->id.provider,
+	    "fingerprint", r->fp, "detail", tool_json_str(r->detail),
+	    "user", tool_json_str(r->id.user), "sub", tool_json_str(r->id.sub),
+	    "iss", tool_json_str(r->id.iss), "kid", tool_json_str(r->id.kid),
+	    "provider", tool_json_str(r->id.provider),
 	    "groups", names(r->id.groups, r->id.ngroups),
 	    "scopes", names(r->id.scopes, r->id.nscopes),
 	    "exp", (json_int_t)r->id.exp);
 
-	if (steps != NULL)
+	if (o != NULL && steps != NULL)
 		json_object_set(o, "steps", steps);
-	json_dumpf(o, stdout, JSON_INDENT(2));
-	putchar('\n');
+	tool_json_print(o);
 	json_decref(o);
 }
 
@@ -117,9 +119,13 @@ cmd_check(int argc, char **argv, const char *config)
 			ex.on = false;
 		kz_ctx_set_trace(ctx, on_step, &ex);
 	}
-	if (ex.on)
-		printf("kztoken check: service %s, user %s\n", service,
-		    user ? user : "(any)");
+	if (ex.on) {
+		char s1[128], s2[128];
+
+		printf("kztoken check: service %s, user %s\n",
+		    kz_sanitize(s1, sizeof(s1), service, 1),
+		    kz_sanitize(s2, sizeof(s2), user ? user : "(any)", 1));
+	}
 	req.token = tok;
 	req.token_len = len;
 	req.user = user;
@@ -130,8 +136,8 @@ cmd_check(int argc, char **argv, const char *config)
 	} else {
 		printf("%s%s reason=%s fp=%s user=%s%s%s\n", ex.on ? "\n" : "",
 		    kz_verdict_name(res.verdict), kz_reason_name(res.reason),
-		    res.fp, res.id.user ? res.id.user : "-",
-		    res.detail[0] ? ": " : "", res.detail);
+		    res.fp, res.id.user ? tool_clean(res.id.user) : "-",
+		    res.detail[0] ? ": " : "", tool_clean(res.detail));
 	}
 	json_decref(ex.steps);
 	c = (int)res.verdict;

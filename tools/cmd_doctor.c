@@ -11,11 +11,13 @@ static void
 on_check(void *arg, int status, const char *check, const char *detail)
 {
 	int *problems = arg;
+	char c[64], d[1024];
 
 	if (status == 2)
 		(*problems)++;
 	printf("%-4s %-22s %s\n", status == 0 ? "ok" : status == 1 ? "WARN" :
-	    "FAIL", check, detail);
+	    "FAIL", kz_sanitize(c, sizeof(c), check, 0),
+	    kz_sanitize(d, sizeof(d), detail, 0));
 }
 
 int
@@ -32,7 +34,7 @@ cmd_doctor(int argc, char **argv, const char *config)
 	}
 	if (kz_ctx_open(&ctx, tool_config_path(config), err, sizeof(err)) !=
 	    KZ_OK) {
-		printf("%-4s %-22s %s\n", "FAIL", "config", err);
+		printf("%-4s %-22s %s\n", "FAIL", "config", tool_clean(err));
 		return EXIT_USAGE;
 	}
 	v = kz_doctor(ctx, on_check, &problems);

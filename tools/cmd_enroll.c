@@ -106,14 +106,16 @@ cmd_enroll(int argc, char **argv, const char *config)
 		kz_enrollment_info info;
 		kz_result r2;
 
-		if (kz_enrollment_get(ctx, argv[optind], &info, &r2) == KZ_OK)
+		if (kz_enrollment_get(ctx, argv[optind], &info, &r2) == KZ_OK &&
+		    tool_clean(info.name) && tool_clean(info.kind) &&
+		    tool_clean(info.subject) && tool_clean(info.provider))
 			printf("enrolled %s: %s %s, provider %s, refresh token "
 			    "fp=%s, state %s\n", info.name, info.kind,
 			    info.subject, info.provider, info.refresh_fp,
 			    kz_enr_state_name(info.state));
 		kz_result_clear(&r2);
 	} else {
-		fprintf(stderr, "kztoken enroll: %s\n", res.detail);
+		fprintf(stderr, "kztoken enroll: %s\n", tool_clean(res.detail));
 	}
 	kz_result_clear(&res);
 	kz_ctx_close(ctx);
@@ -148,9 +150,10 @@ cmd_revoke(int argc, char **argv, const char *config)
 		return EXIT_USAGE;
 	rc = kz_enrollment_revoke(ctx, argv[optind], local, &res);
 	if (rc == KZ_OK)
-		printf("removed %s: %s\n", argv[optind], res.detail);
+		printf("removed %s: %s\n", tool_clean(argv[optind]),
+		    tool_clean(res.detail));
 	else
-		fprintf(stderr, "kztoken revoke: %s\n", res.detail);
+		fprintf(stderr, "kztoken revoke: %s\n", tool_clean(res.detail));
 	kz_result_clear(&res);
 	kz_ctx_close(ctx);
 	return rc;

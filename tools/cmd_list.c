@@ -27,9 +27,11 @@ tool_when(int64_t t, char *buf, size_t n)
 static json_t *
 info_json(const kz_enrollment_info *e)
 {
-	json_t *o = json_pack("{ss ss ss ss ss sI sI sI sI ss}",
-	    "name", e->name, "provider", e->provider, "kind", e->kind,
-	    e->kind[0] == 'g' ? "group" : "user", e->subject,
+	json_t *o = json_pack("{so so so so ss sI sI sI sI ss}",
+	    "name", tool_json_str(e->name),
+	    "provider", tool_json_str(e->provider),
+	    "kind", tool_json_str(e->kind),
+	    e->kind[0] == 'g' ? "group" : "user", tool_json_str(e->subject),
 	    "state", kz_enr_state_name(e->state),
 	    "refresh_token_expiry", (json_int_t)e->refresh_exp,
 	    "access_token_expiry", (json_int_t)e->access_exp,
@@ -39,10 +41,23 @@ info_json(const kz_enrollment_info *e)
 
 	if (o != NULL && e->endpoint_url[0])
 		json_object_set_new(o, "endpoint_url",
-		    json_string(e->endpoint_url));
+		    tool_json_str(e->endpoint_url));
 	if (o != NULL && e->message[0])
-		json_object_set_new(o, "message", json_string(e->message));
+		json_object_set_new(o, "message", tool_json_str(e->message));
 	return o;
+}
+
+/* For the table: every text field fit for the terminal. */
+static void
+clean_info(kz_enrollment_info *e)
+{
+	tool_clean(e->name);
+	tool_clean(e->provider);
+	tool_clean(e->kind);
+	tool_clean(e->subject);
+	tool_clean(e->refresh_fp);
+	tool_clean(e->endpoint_url);
+	tool_clean(e->message);
 }
 
 int
@@ -73,14 +88,13 @@ cmd_list(int argc, char **argv, const char *config)
 		return EXIT_USAGE;
 	rc = kz_enrollment_list(ctx, &v, &n, &res);
 	if (rc != KZ_OK)
-		fprintf(stderr, "kztoken list: %s\n", res.detail);
+		fprintf(stderr, "kztoken list: %s\n", tool_clean(res.detail));
 	if (json) {
 		json_t *arr = json_array();
 
 		for (size_t i = 0; i < n; i++)
 			json_array_append_new(arr, info_json(&v[i]));
-		json_dumpf(arr, stdout, JSON_INDENT(2));
-		putchar('\n');
+		tool_json_print(arr);
 		json_decref(arr);
 	} else if (n == 0 && rc == KZ_OK) {
 		printf("no enrollments in the store\n");
@@ -89,6 +103,7 @@ cmd_list(int argc, char **argv, const char *config)
 		    "KIND", "GROUP/USER", "PROVIDER", "STATE", "ACCESS-EXPIRES",
 		    "REFRESH-EXPIRES");
 		for (size_t i = 0; i < n; i++) {
+			clean_info(&v[i]);
 			printf("%-16s %-5s %-16s %-10s %-8s %-20s %-20s\n",
 			    v[i].name, v[i].kind, v[i].subject, v[i].provider,
 			    kz_enr_state_name(v[i].state),

@@ -18,13 +18,17 @@ refresh_one(kz_ctx *ctx, const char *name, unsigned flags, bool progress)
 	kz_verdict v;
 	char when[32];
 
+	char shown[80];
+
 	v = kz_enrollment_refresh(ctx, name, flags, &res);
+	kz_sanitize(shown, sizeof(shown), name, 0);
+	tool_clean(res.detail);
 	if (progress)
 		fprintf(stderr, "\r\033[K");	/* clear the progress line */
 	if (v != KZ_OK) {
-		fprintf(stderr, "kztoken refresh: %s: %s\n", name, res.detail);
+		fprintf(stderr, "kztoken refresh: %s: %s\n", shown, res.detail);
 	} else if (kz_enrollment_get(ctx, name, &after, &r2) == KZ_OK) {
-		printf("%s: %s, access token valid until %s\n", name,
+		printf("%s: %s, access token valid until %s\n", shown,
 		    res.detail, tool_when(after.access_exp, when, sizeof(when)));
 	}
 	kz_result_clear(&r2);
@@ -68,13 +72,13 @@ cmd_refresh(int argc, char **argv, const char *config)
 		return worst;
 	}
 	if ((worst = kz_enrollment_list(ctx, &v, &n, &res)) != KZ_OK)
-		fprintf(stderr, "kztoken refresh: %s\n", res.detail);
+		fprintf(stderr, "kztoken refresh: %s\n", tool_clean(res.detail));
 	kz_result_clear(&res);
 	progress = tool_is_tty() && n > 1;
 	for (size_t i = 0; i < n; i++) {
 		if (progress) {
 			fprintf(stderr, "\r\033[K[%zu/%zu] refreshing %s ...",
-			    i + 1, n, v[i].name);
+			    i + 1, n, tool_clean(v[i].name));
 			fflush(stderr);
 		}
 		one = refresh_one(ctx, v[i].name, flags, progress);
@@ -110,7 +114,7 @@ cmd_token(int argc, char **argv, const char *config)
 		printf("%s\n", tok);
 		fflush(stdout);
 	} else {
-		fprintf(stderr, "kztoken token: %s\n", res.detail);
+		fprintf(stderr, "kztoken token: %s\n", tool_clean(res.detail));
 	}
 	kz_free_secret(tok);
 	kz_result_clear(&res);

@@ -9,6 +9,8 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "kztoken.h"
 
 static const struct cmd cmds[] = {
@@ -61,10 +63,55 @@ tool_is_tty(void)
 }
 
 char *
+tool_clean(char *s)
+{
+	return s != NULL ? kz_sanitize(s, strlen(s) + 1, s, 0) : NULL;
+}
+
+json_t *
+tool_json_str(const char *s)
+{
+	json_t *j;
+	char *c;
+
+	if (s == NULL)
+		return NULL;
+	if ((j = json_string(s)) != NULL || (c = strdup(s)) == NULL)
+		return j;
+	j = json_string(tool_clean(c));
+	free(c);
+	return j;
+}
+
+/* jansson's ENSURE_ASCII escapes all but DEL, which may stand only inside
+ * a string in its output: write it as an escape as well. */
+static int
+dump_ascii(const char *buf, size_t size, void *arg)
+{
+	FILE *f = arg;
+
+	for (size_t i = 0; i < size; i++) {
+		if (buf[i] == 0x7f)
+			fputs("\\u007f", f);
+		else
+			fputc(buf[i], f);
+	}
+	return 0;
+}
+
+void
+tool_json_print(json_t *o)
+{
+	if (o != NULL)
+		json_dump_callback(o, dump_ascii, stdout,
+		    JSON_INDENT(2) | JSON_ENSURE_ASCII);
+	putchar('\n');
+}
+
+char *
 tool_read_secret(const char *file, size_t max, size_t *lenp)
 {
-	int fd = file ? open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW) :
-	    STDIN_FILENO;
+	int fd = file ? tool_open_secret_file(file, max) : STDIN_FILENO;
 	char *buf = calloc(1, max + 2), *s;
 	size_t len = 0, start = 0;
 	struct termios saved, quiet;
@@ -73,9 +120,8 @@ tool_read_secret(const char *file, size_t max, size_t *lenp)
 
 	*lenp = 0;
 	if (fd < 0 || buf == NULL) {
-		if (fd < 0)
-			fprintf(stderr, "kztoken: %s: %s\n", file,
-			    strerror(errno));
+		if (fd >= 0 && fd != STDIN_FILENO)
+			close(fd);
 		free(buf);
 		return NULL;
 	}

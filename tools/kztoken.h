@@ -27,7 +27,23 @@ void tool_usage(const struct cmd *c);
 /* Reads a secret from a file or stdin (never argv) into a wiped buffer;
  * strips one trailing newline and surrounding white space. */
 char *tool_read_secret(const char *file, size_t max, size_t *len);
+/* Opens a secret's file for reading (secretfile.c): a regular file of at
+ * most max bytes, no symbolic link in any component of the path, never
+ * blocking (a FIFO is refused); warns on stderr when root does not own
+ * it.  Returns the fd, or -1 after saying why on stderr. */
+int tool_open_secret_file(const char *path, size_t max);
 bool tool_is_tty(void);
+
+/* Text a token, a provider or the store supplied is printed only through
+ * these (the audit line's sanitiser): no escape sequence, CR or LF of
+ * theirs reaches the admin's terminal. */
+/* Cleans s in place (NULL stays NULL) and returns it. */
+char *tool_clean(char *s);
+/* A JSON string of s (NULL for NULL); cleaned text if s is not UTF-8. */
+struct json_t *tool_json_str(const char *s);
+/* Prints JSON and a newline on stdout, all ASCII: control characters,
+ * DEL and non-ASCII characters as \u escapes. */
+void tool_json_print(struct json_t *o);
 
 int cmd_check(int argc, char **argv, const char *config);
 int cmd_deny(int argc, char **argv, const char *config);

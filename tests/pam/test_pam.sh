@@ -10,23 +10,6 @@
 # 50 transactions in one process under valgrind, and the audit lines.
 . "$(dirname "$0")/../lib.sh"
 
-MOD=$KZ_BUILD/pam_kztoken.so
-PAMDIR=/lib/x86_64-linux-gnu/security
-PWDIR=/usr/lib/x86_64-linux-gnu/pam_wrapper
-
-if [ -z "${KZ_IDP_DIR:-}" ] || [ ! -s "$KZ_IDP_DIR/url" ]; then
-	t_skip "pam suite" "no test IdP (KZ_IDP_DIR); run via tests/run.sh"
-	t_done; exit
-fi
-KZ_IDP_URL=${KZ_IDP_URL:-$(cat "$KZ_IDP_DIR/url")}
-for f in "$MOD" /usr/lib/x86_64-linux-gnu/libpam_wrapper.so "$PWDIR/pam_set_items.so" "$PWDIR/pam_get_items.so" \
-    /usr/include/libpamtest.h; do
-	if [ ! -e "$f" ]; then
-		t_skip "pam suite" "missing $f (make; apt-get install libpam-wrapper libpamtest0-dev)"
-		t_done; exit
-	fi
-done
-
 W=$(mktemp -d /tmp/kztoken-pam.XXXXXX)
 chmod 755 "$W"
 cleanup() {
@@ -34,30 +17,8 @@ cleanup() {
 	rm -rf "$W"
 }
 trap cleanup EXIT
+pam_harness "pam suite" "$W"
 
-# A snapshot of the module and its library (RUNPATH $ORIGIN finds it next
-# to the module): a rebuild of the shared build dir while we run, by
-# someone else's `make`, must not pull the file from under libpam.
-mkdir -p "$W/lib"
-cp "$KZ_BUILD/pam_kztoken.so" "$KZ_BUILD/libkzauth.so.0" "$W/lib/"
-MOD=$W/lib/pam_kztoken.so
-
-if ! cc -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -o "$W/kzpam" \
-    "$KZ_ROOT/tests/pam/kzpam.c" -lpamtest -lpam 2>"$W/cc.log"; then
-	t_fail "compile kzpam" "$(cat "$W/cc.log")"
-	t_done; exit
-fi
-
-# Unprivileged: as nobody when we are root; the files it reads are then its own.
-RUN=()
-if [ "$(id -u)" = 0 ]; then
-	RUN=(setpriv --reuid=nobody --regid=nogroup --clear-groups --)
-fi
-
-# Our own copies of the IdP's CA and client secret, readable by that user.
-mkdir -p "$W/idp" "$W/svc"
-cp "$KZ_IDP_DIR/ca.pem" "$KZ_IDP_DIR/client_secret" "$W/idp/"
-chmod 600 "$W/idp/client_secret"
 localize() {	# points a config at our copies of the CA and secret
 	sed -i -e "s|^client_secret_file = .*|client_secret_file = $W/idp/client_secret|" \
 	    -e "s|^ca_file = .*|ca_file = $W/idp/ca.pem|" "$1"
