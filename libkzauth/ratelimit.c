@@ -10,9 +10,11 @@
  * two fixed-window buckets: one for the request's source (PAM_RHOST) and
  * one for the whole host.  An empty bucket answers UNAVAILABLE /
  * rate_limited without asking the provider.  Cached tokens and JWTs
- * validated locally never get here; neither do requests without a source
- * (sudo, su, a console login, `kztoken check`): those come from someone
- * already on the host or at its console.
+ * validated locally never get here.  A request without a remote source
+ * (sudo, su, a console login, `kztoken check`) counts for the user who
+ * runs it (the real uid: the invoking user under sudo), so a local user
+ * looping sudo with junk is bounded too; root's own requests (the
+ * admin's tools, root at the console) are not counted.
  *
  * Every login is a new process, so the buckets are small files under
  * cache_dir/ratelimit, locked with flock(LOCK_NB): a bucket that stays
@@ -169,11 +171,15 @@ open_dir(kz_ctx *ctx, char *err, size_t errlen)
 kz_verdict
 kz_ratelimit_unknown(kz_ctx *ctx, const char *source, kz_result *res)
 {
-	char sha[65], name[16], err[256] = "";
+	char sha[65], name[16], err[256] = "", local[32];
 	int dirfd, src = -1, host = -1;
 
-	if (source == NULL || *source == '\0')
-		return KZ_OK;
+	if (source == NULL || *source == '\0') {
+		if (getuid() == 0)
+			return KZ_OK;
+		snprintf(local, sizeof(local), "uid:%u", (unsigned)getuid());
+		source = local;
+	}
 	/* three hex digits of the source's hash: KZ_RL_SLOTS files */
 	kz_sha256_hex(source, strlen(source), sha);
 	snprintf(name, sizeof(name), "src-%.3s", sha);

@@ -76,4 +76,22 @@ t_check "with one introspection" "$((before + 1))" "$(introspections)"
 good2=$(idp opaque '{"username":"alice"}')
 login 203.0.113.9 "$good2" auth=PAM_SUCCESS acct=PAM_SUCCESS
 t_check "and a new good token from it logs in" "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
+
+# No remote source (sudo, su, a console): the invoking user is the source,
+# so a local user looping junk through sudo is bounded too.  (Root's own
+# requests are not counted; this suite runs as nobody when started as root.)
+if [ ${#RUN[@]} -gt 0 ]; then
+	n_ok=0
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		login "" "$(stranger)" auth=PAM_AUTH_ERR
+		[ "$res" = "result: auth=PAM_AUTH_ERR" ] && n_ok=$((n_ok + 1))
+	done
+	t_check "a local user (no PAM_RHOST): 10 unknown strings are asked about" 10 "$n_ok"
+	before=$(introspections)
+	login "" "$(stranger)" auth=PAM_AUTHINFO_UNAVAIL
+	t_check "the local user's 11th: AUTHINFO_UNAVAIL, IdP not asked" \
+	    "result: auth=PAM_AUTHINFO_UNAVAIL $before" "$res $(introspections)"
+else
+	t_skip "local user bound" "needs root to run as nobody"
+fi
 t_done

@@ -100,7 +100,7 @@ test_per_host(void **state)
 }
 
 static void
-test_no_source_not_counted(void **state)
+test_root_without_source_not_counted(void **state)
 {
 	kz_ctx *c = open_ctx("local", NULL);
 	kz_result res;
@@ -234,7 +234,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_per_source),
 		cmocka_unit_test(test_per_host),
-		cmocka_unit_test(test_no_source_not_counted),
+		cmocka_unit_test(test_root_without_source_not_counted),
 		cmocka_unit_test(test_contention_fails_closed_fast),
 		cmocka_unit_test(test_planted_link_and_junk),
 		cmocka_unit_test(test_decide_at_the_limit),
