@@ -29,12 +29,34 @@ cache_path(kz_ctx *ctx, const struct kz_provider *p, char *out, size_t n)
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 		    "0123456789_-", *s))
 			break;
-	if (*s != '\0' || s - p->name > 64)
+	/* A hashed name is marked with '.', which no plain name holds, so
+	 * a provider named like another's hash cannot share its file. */
+	if (*s != '\0' || s - p->name > 64) {
 		kz_sha256_hex(p->name, strlen(p->name), name);
-	else
-		snprintf(name, sizeof(name), "%s", p->name);
-	return snprintf(out, n, "%s/jwks-%s.json", ctx->cfg->cache_dir, name)
+		return snprintf(out, n, "%s/jwks.%s.json", ctx->cfg->cache_dir,
+		    name) < (int)n ? 0 : -1;
+	}
+	return snprintf(out, n, "%s/jwks-%s.json", ctx->cfg->cache_dir, p->name)
 	    < (int)n ? 0 : -1;
+}
+
+/* Where this provider's keys come from: cached keys are used only for
+ * the provider and the source they were fetched for, so that changing
+ * jwks_url or discovery never leaves the old keys trusted. */
+static const char *
+key_source(const struct kz_provider *p)
+{
+	return p->jwks_url ? p->jwks_url : p->discovery ? p->discovery : "";
+}
+
+static bool
+cache_is_ours(json_t *root, const struct kz_provider *p)
+{
+	const char *prov = kz_json_str(root, "provider");
+	const char *src = kz_json_str(root, "source");
+
+	return prov && src && strcmp(prov, p->name) == 0 &&
+	    strcmp(src, key_source(p)) == 0;
 }
 
 static void
@@ -61,7 +83,7 @@ cache_read(kz_ctx *ctx, struct kz_provider *p)
 		return NULL;
 	root = kz_json_parse(buf, len);
 	free(buf);
-	if (!json_is_object(root)) {
+	if (!json_is_object(root) || !cache_is_ours(root, p)) {
 		json_decref(root);
 		return NULL;
 	}
@@ -107,6 +129,8 @@ cache_write(kz_ctx *ctx, struct kz_provider *p, json_t *jwks,
 		json_decref(root);
 		return;
 	}
+	json_object_set_new(root, "provider", json_string(p->name));
+	json_object_set_new(root, "source", json_string(key_source(p)));
 	json_object_set_new(root, "fetched_at", json_integer(fetched));
 	json_object_set_new(root, "attempt_at", json_integer(attempt));
 	if (jwks != NULL)

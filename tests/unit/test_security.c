@@ -228,6 +228,30 @@ cache_never_shared(void **state)
 	kz_ctx_close(fresh);
 }
 
+/* Last-known-good keys are kept for the provider and the URL they came
+ * from: pointing jwks_url elsewhere must not leave the old keys trusted. */
+static void
+jwks_cache_follows_its_source(void **state)
+{
+	char *tok = kzt_mint("{}");
+	kz_result res;
+	kz_ctx *c;
+
+	(void)state;
+	c = kzt_ctx("sec-jwks", NULL);
+	kzt_decide(c, tok, "alice", NULL, &res);
+	assert_decision(&res, KZ_OK, KZ_R_NONE);
+	kz_result_clear(&res);
+	kz_ctx_close(c);
+	/* same provider name and cache, keys now said to live elsewhere */
+	c = kzt_ctx("sec-jwks", "jwks_url = https://127.0.0.1:9/jwks\n");
+	kzt_decide(c, tok, "alice", NULL, &res);
+	assert_int_equal(res.verdict, KZ_UNAVAILABLE);
+	kz_result_clear(&res);
+	kz_ctx_close(c);
+	free(tok);
+}
+
 /* ---- time claims (DESIGN.md section 4.6) ---- */
 
 static void
@@ -372,6 +396,7 @@ main(void)
 		cmocka_unit_test(login_shell_services_inherit),
 		cmocka_unit_test(sudo_i_needs_the_group),
 		cmocka_unit_test(cache_never_shared),
+		cmocka_unit_test(jwks_cache_follows_its_source),
 		cmocka_unit_test(time_claims_are_bounded),
 		cmocka_unit_test(token_age_cannot_wrap),
 		cmocka_unit_test(name_claims_never_fall_back),
