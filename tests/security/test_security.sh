@@ -510,9 +510,7 @@ idp POST /test/membership '{"group":"sec-admins2","user":"dave"}' >/dev/null
 enrolled=0
 for g in sec-admins sec-admins2; do
 	rt=$(idp refresh "{\"username\":\"host-$g\",\"group\":\"$g\"}"); all_tokens+=("$rt")
-	if printf '%s\n' "$rt" | "${RUN[@]}" "$KZ" --config "$F10M" enroll "$g" --provider idp --group "$g" \
-	    >>"$W/stderr" 2>&1 ||
-	    printf '%s\n' "$rt" | "${RUN[@]}" "$KZ" enroll "$g" --config "$F10M" --provider idp --group "$g" \
+	if printf '%s\n' "$rt" | "${RUN[@]}" "$KZ" enroll "$g" --config "$F10M" --provider idp --group "$g" \
 	    >>"$W/stderr" 2>&1; then
 		enrolled=$((enrolled + 1))
 	fi
