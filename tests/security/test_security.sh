@@ -450,7 +450,7 @@ chk "F7 tokeninfo answer with username only" "$TI" "0 OK none" "$tok" --user ali
 # (malformed, or provider_error: DESIGN names no reason for a broken answer)
 for pu in 5 '""' '["root"]'; do
 	scripted 200 "{\"preferred_username\":$pu,\"username\":\"root\",\"sub\":\"u-root\"}"
-	o=$(printf '%s' "$tok" | "${RUN[@]}" "$KZ" check --config "$TI" --json --user root 2>>"$W/stderr"); rc=$?
+	o=$(printf '%s' "$tok" | "${RUN[@]}" env KZTOKEN_LOG_FILE="$AUDIT" "$KZ" check --config "$TI" --json --user root 2>>"$W/stderr"); rc=$?
 	got=$(/usr/bin/python3 -c 'import json,sys
 d = json.loads(sys.stdin.read()); print(d["verdict"], d["reason"])' <<<"$o" 2>/dev/null)
 	case "$rc $got" in
