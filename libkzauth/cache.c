@@ -23,7 +23,9 @@
 #define MEM_SLOTS 1024		/* power of two */
 
 struct entry {
-	char key[96];		/* provider ":" sha */
+	char key[65];		/* entry_key(): provider, kind and token */
+	char *provider;		/* recorded, and checked on every read */
+	enum kz_cache_kind kind;
 	kz_verdict verdict;
 	kz_reason reason;
 	int64_t fresh_until, stale_until;
@@ -36,14 +38,62 @@ struct kz_memcache {
 };
 
 static unsigned
-slot_of(const char sha[65])
+slot_of(const char key[65])
 {
 	unsigned h = 0;
 
 	for (int i = 0; i < 8; i++)
-		h = h * 16 + (unsigned)(sha[i] <= '9' ? sha[i] - '0' :
-		    sha[i] - 'a' + 10);
+		h = h * 16 + (unsigned)(key[i] <= '9' ? key[i] - '0' :
+		    key[i] - 'a' + 10);
 	return h & (MEM_SLOTS - 1);
+}
+
+static void
+entry_clear(struct entry *e)
+{
+	kz_identity_clear(&e->id);
+	free(e->provider);
+	memset(e, 0, sizeof(*e));
+}
+
+static const char *const kind_names[] = { "validation", "revocation" };
+
+/*
+ * The key of an answer: SHA-256 over the whole provider name, the kind of
+ * check and the token's SHA-256.  Nothing is cut short, so no two
+ * providers and no two kinds of check can share an entry; the name is
+ * also the file name on disk (hex, no path characters).
+ */
+static void
+entry_key(const char *provider, enum kz_cache_kind kind, const char sha[65],
+    char out[65])
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+	unsigned char d[32];
+	unsigned dl = 0;
+	const char *k = kind_names[kind];
+
+	if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(md, "kz-cache-2", 11) ||
+	    !EVP_DigestUpdate(md, k, strlen(k) + 1) ||
+	    !EVP_DigestUpdate(md, provider, strlen(provider) + 1) ||
+	    !EVP_DigestUpdate(md, sha, 64) ||
+	    !EVP_DigestFinal_ex(md, d, &dl) || dl != sizeof(d)) {
+		out[0] = '\0';	/* an empty key matches nothing */
+	} else {
+		kz_hex(d, sizeof(d), out);
+	}
+	EVP_MD_CTX_free(md);
+}
+
+/* The entry answers this question, and no other. */
+static bool
+entry_is(const struct entry *e, const char key[65], const char *provider,
+    enum kz_cache_kind kind)
+{
+	return key[0] != '\0' && strcmp(e->key, key) == 0 &&
+	    e->provider != NULL && strcmp(e->provider, provider) == 0 &&
+	    e->kind == kind;
 }
 
 void
@@ -52,7 +102,7 @@ kz_memcache_free(struct kz_memcache *mc)
 	if (mc == NULL)
 		return;
 	for (size_t i = 0; i < MEM_SLOTS; i++)
-		kz_identity_clear(&mc->slot[i].id);
+		entry_clear(&mc->slot[i]);
 	free(mc);
 }
 
@@ -95,8 +145,9 @@ entry_json(const struct entry *e)
 {
 	const kz_identity *id = &e->id;
 
-	return json_pack("{si si sI sI ss s{ss* ss* ss* ss* ss* ss* sI sI sI "
-	    "sI si so so}}", "verdict", e->verdict, "reason", e->reason,
+	return json_pack("{ss si si si sI sI ss s{ss* ss* ss* ss* ss* ss* sI sI "
+	    "sI sI si so so}}", "provider", e->provider, "kind", (int)e->kind,
+	    "verdict", e->verdict, "reason", e->reason,
 	    "fresh_until", (json_int_t)e->fresh_until,
 	    "stale_until", (json_int_t)e->stale_until, "detail", e->detail,
 	    "id", "user", id->user, "sub", id->sub, "iss", id->iss,
@@ -112,14 +163,19 @@ static int
 entry_from_json(json_t *o, struct entry *e)
 {
 	json_t *id = json_object_get(o, "id");
-	int64_t v, r, s = 0;
+	int64_t v, r, s = 0, kind;
 
-	if (kz_json_int(o, "verdict", &v) != 1 || kz_json_int(o, "reason",
+	if (kz_json_str(o, "provider") == NULL ||
+	    kz_json_int(o, "kind", &kind) != 1 || kind < 0 ||
+	    kind >= (int64_t)KZ_NELEM(kind_names) ||
+	    kz_json_int(o, "verdict", &v) != 1 || kz_json_int(o, "reason",
 	    &r) != 1 || kz_json_int(o, "fresh_until", &e->fresh_until) != 1 ||
 	    kz_json_int(o, "stale_until", &e->stale_until) != 1 ||
 	    !json_is_object(id) || (v != KZ_OK && v != KZ_UNAUTHENTICATED) ||
 	    r < 0 || r >= KZ_R_MAX)
 		return -1;
+	e->provider = kz_strdup(kz_json_str(o, "provider"));
+	e->kind = (enum kz_cache_kind)kind;
 	e->verdict = (kz_verdict)v;
 	e->reason = (kz_reason)r;
 	snprintf(e->detail, sizeof(e->detail), "%s",
@@ -165,19 +221,21 @@ use_entry(const struct entry *e, kz_result *res)
 }
 
 enum kz_cache_hit
-kz_cache_get(kz_ctx *ctx, const char *provider, const char sha[65],
-    kz_result *res)
+kz_cache_get(kz_ctx *ctx, const char *provider, enum kz_cache_kind kind,
+    const char sha[65], kz_result *res)
 {
-	char key[96], path[PATH_MAX], err[256], *buf;
+	char key[65], path[PATH_MAX], err[256], *buf;
 	struct entry disk = { 0 }, *e;
 	enum kz_cache_hit hit;
 	size_t len;
 	json_t *o;
 
-	snprintf(key, sizeof(key), "%.24s-%s", provider, sha);
+	entry_key(provider, kind, sha, key);
+	if (key[0] == '\0')
+		return KZ_CACHE_MISS;
 	if (ctx->cache != NULL) {
-		e = &ctx->cache->slot[slot_of(sha)];
-		if (strcmp(e->key, key) == 0 &&
+		e = &ctx->cache->slot[slot_of(key)];
+		if (entry_is(e, key, provider, kind) &&
 		    (hit = classify(ctx, e)) != KZ_CACHE_MISS) {
 			use_entry(e, res);
 			return hit;
@@ -189,10 +247,12 @@ kz_cache_get(kz_ctx *ctx, const char *provider, const char sha[65],
 		return KZ_CACHE_MISS;
 	o = kz_json_parse(buf, len);
 	free(buf);
+	snprintf(disk.key, sizeof(disk.key), "%s", key);
 	if (o == NULL || entry_from_json(o, &disk) != 0 ||
+	    !entry_is(&disk, key, provider, kind) ||
 	    (hit = classify(ctx, &disk)) == KZ_CACHE_MISS) {
 		json_decref(o);
-		kz_identity_clear(&disk.id);
+		entry_clear(&disk);
 		return KZ_CACHE_MISS;
 	}
 	json_decref(o);
@@ -202,13 +262,12 @@ kz_cache_get(kz_ctx *ctx, const char *provider, const char sha[65],
 	if (ctx->cache == NULL)
 		ctx->cache = calloc(1, sizeof(*ctx->cache));
 	if (ctx->cache != NULL) {
-		e = &ctx->cache->slot[slot_of(sha)];
-		kz_identity_clear(&e->id);
+		e = &ctx->cache->slot[slot_of(key)];
+		entry_clear(e);
 		*e = disk;
-		snprintf(e->key, sizeof(e->key), "%s", key);
 		return hit;
 	}
-	kz_identity_clear(&disk.id);
+	entry_clear(&disk);
 	return hit;
 }
 
@@ -236,12 +295,12 @@ sweep(kz_ctx *ctx, const char *dir)
 }
 
 void
-kz_cache_put(kz_ctx *ctx, const char *provider, const char sha[65],
-    const kz_result *res)
+kz_cache_put(kz_ctx *ctx, const char *provider, enum kz_cache_kind kind,
+    const char sha[65], const kz_result *res)
 {
 	const struct kz_config *c = ctx->cfg;
 	int64_t now = kz_now(ctx), fresh, stale;
-	char key[96], path[PATH_MAX], err[256], *txt;
+	char key[65], path[PATH_MAX], err[256], *txt;
 	struct entry *e, tmp = { 0 };
 	json_t *o;
 
@@ -257,15 +316,19 @@ kz_cache_put(kz_ctx *ctx, const char *provider, const char sha[65],
 	} else {
 		return;		/* "could not decide" is never remembered */
 	}
-	if (fresh <= now)
+	entry_key(provider, kind, sha, key);
+	if (fresh <= now || key[0] == '\0')
 		return;
-	snprintf(key, sizeof(key), "%.24s-%s", provider, sha);
 	if (ctx->cache == NULL)
 		ctx->cache = calloc(1, sizeof(*ctx->cache));
-	e = ctx->cache ? &ctx->cache->slot[slot_of(sha)] : &tmp;
-	kz_identity_clear(&e->id);
-	memset(e, 0, sizeof(*e));
+	e = ctx->cache ? &ctx->cache->slot[slot_of(key)] : &tmp;
+	entry_clear(e);
 	snprintf(e->key, sizeof(e->key), "%s", key);
+	if ((e->provider = strdup(provider)) == NULL) {
+		entry_clear(e);
+		return;
+	}
+	e->kind = kind;
 	e->verdict = res->verdict;
 	e->reason = res->reason;
 	e->fresh_until = fresh;
@@ -283,7 +346,7 @@ kz_cache_put(kz_ctx *ctx, const char *provider, const char sha[65],
 			free(txt);
 		}
 		json_decref(o);
-		if ((sha[0] == '0' && sha[1] == '0') ) {	/* 1 in 256 */
+		if (key[0] == '0' && key[1] == '0') {	/* 1 in 256 */
 			char *slash = strrchr(path, '/');
 
 			*slash = '\0';
@@ -291,5 +354,5 @@ kz_cache_put(kz_ctx *ctx, const char *provider, const char sha[65],
 		}
 	}
 	if (e == &tmp)
-		kz_identity_clear(&tmp.id);
+		entry_clear(&tmp);
 }

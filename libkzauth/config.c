@@ -80,6 +80,7 @@ static const struct key keys[] = {
 	P("username_claim", T_STR, username_claim, 0, 0),
 	P("username_transform", T_XFORM, username_transform, 0, 0),
 	P("user_map_file", T_STR, user_map_file, 0, 0),
+	P("user_map_only", T_BOOL, user_map_only, 0, 0),
 	P("groups_claim", T_STR, groups_claim, 0, 0),
 	P("scope_claim", T_STR, scope_claim, 0, 0),
 	PE("membership_check", membership_check, member_words),
@@ -457,6 +458,10 @@ finish(struct parse *ps)
 		if ((p->algorithms & KZ_ALG_HMAC) && !p->hmac_secret_file)
 			return fail(ps, "[provider %s] algorithms: HS* needs "
 			    "hmac_secret_file", p->name);
+		if (p->user_map_only && !p->user_map_file)
+			return fail(ps, "[provider %s] user_map_only: needs "
+			    "user_map_file (else no name could log in)",
+			    p->name);
 		if (p->membership_check == KZ_MEMBER_ENROLLMENT &&
 		    !p->membership_url)
 			return fail(ps, "[provider %s]: membership_check = "
@@ -588,17 +593,36 @@ kz_config_provider(struct kz_config *c, const char *name)
 	return NULL;
 }
 
-/* The service's own section, else [service default], else none. */
+static const struct kz_service *
+service_named(const struct kz_config *c, const char *name, size_t len)
+{
+	for (size_t i = 0; i < c->nservices; i++)
+		if (strlen(c->services[i].name) == len &&
+		    strncmp(c->services[i].name, name, len) == 0)
+			return &c->services[i];
+	return NULL;
+}
+
+/*
+ * The policy of a PAM service (DESIGN.md section 6): its own section;
+ * else, for Debian's login-shell variants (sudo-i, su-l, runuser-l), the
+ * section of the name without that suffix, since `sudo -i` is still sudo;
+ * else [service default]; else none.  Only one suffix is stripped, and
+ * only a whole "-i" or "-l".
+ */
 const struct kz_service *
 kz_config_service(const struct kz_config *c, const char *name)
 {
-	const struct kz_service *def = NULL;
+	const struct kz_service *s;
+	size_t n = name ? strlen(name) : 0;
 
-	for (size_t i = 0; i < c->nservices; i++) {
-		if (name && strcmp(c->services[i].name, name) == 0)
-			return &c->services[i];
-		if (strcmp(c->services[i].name, "default") == 0)
-			def = &c->services[i];
-	}
-	return def;
+	if (name == NULL)
+		return service_named(c, "default", 7);
+	if ((s = service_named(c, name, n)) != NULL)
+		return s;
+	if (n > 2 && name[n - 2] == '-' && (name[n - 1] == 'i' ||
+	    name[n - 1] == 'l') &&
+	    (s = service_named(c, name, n - 2)) != NULL)
+		return s;
+	return service_named(c, "default", 7);
 }

@@ -59,6 +59,7 @@ kz_ctx_close(kz_ctx *ctx)
 	if (ctx->logfd >= 0)
 		close(ctx->logfd);
 	kz_denylist_free(ctx->deny);
+	kz_unbind(ctx);
 	free(ctx->hdr_b64);
 	json_decref(ctx->hdr_json);
 	kz_config_free(ctx->cfg);

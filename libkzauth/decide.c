@@ -33,18 +33,20 @@ check_shape(kz_ctx *ctx, const kz_request *req, kz_shape *shape,
 }
 
 /* Asks the provider, through the cache; a cached OK may stand in for
- * offline_grace while the provider cannot answer. */
+ * offline_grace while the provider cannot answer.  The cache keeps the
+ * validation of a token and the revocation check of a JWT apart, and
+ * each provider's apart: kz_cache_get checks both on every read. */
 static kz_verdict
 remote(kz_ctx *ctx, struct kz_provider *p, const kz_request *req,
     const char sha[65], bool tokeninfo, bool jwt_valid, kz_result *res)
 {
-	char key[64];
+	enum kz_cache_kind kind = jwt_valid ? KZ_CACHE_REVOCATION :
+	    KZ_CACHE_VALIDATION;
 	kz_result stale = { 0 };
 	enum kz_cache_hit hit;
 	kz_verdict v;
 
-	snprintf(key, sizeof(key), "%s%s", jwt_valid ? "rev." : "", p->name);
-	hit = kz_cache_get(ctx, key, sha, &stale);
+	hit = kz_cache_get(ctx, p->name, kind, sha, &stale);
 	if (hit == KZ_CACHE_FRESH) {
 		kz_trace(ctx, "cache", stale.verdict == KZ_OK, "%s %s",
 		    kz_verdict_name(stale.verdict), stale.detail);
@@ -64,7 +66,7 @@ remote(kz_ctx *ctx, struct kz_provider *p, const kz_request *req,
 	v = tokeninfo ? kz_tokeninfo(ctx, p, req->token, req->token_len, res) :
 	    kz_introspect(ctx, p, req->token, req->token_len, jwt_valid, res);
 	if (v == KZ_OK || v == KZ_UNAUTHENTICATED) {
-		kz_cache_put(ctx, key, sha, res);
+		kz_cache_put(ctx, p->name, kind, sha, res);
 	} else if (v == KZ_UNAVAILABLE && hit == KZ_CACHE_STALE) {
 		kz_trace(ctx, "offline_grace", 1, "provider down (%s); a "
 		    "cached OK stands in", res->detail);
@@ -182,7 +184,7 @@ decide(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
 	const char *pname = svc && svc->provider ? svc->provider : cfg->provider;
 	struct kz_provider *p = kz_config_provider(cfg, pname);
 	kz_shape shape;
-	kz_verdict v;
+	kz_verdict v, bound;
 
 	if (p == NULL)
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "no provider %s", pname);
@@ -194,16 +196,22 @@ decide(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
 	if (kz_denylisted(ctx, sha, NULL))
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_DENYLISTED,
 		    "fingerprint on the local denylist");
-	if ((v = route(ctx, p, req, shape, sha, res)) != KZ_OK)
+	/* From here on only OK and FORBIDDEN go on: a FORBIDDEN from the
+	 * provider (a tokeninfo 403 naming the user) is a verdict about an
+	 * identity, and stands only once that identity is bound. */
+	v = route(ctx, p, req, shape, sha, res);
+	if (v != KZ_OK && v != KZ_FORBIDDEN)
 		return v;
 	if (res->id.jti && kz_denylisted(ctx, NULL, res->id.jti))
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_DENYLISTED,
 		    "jti on the local denylist");
-	if (shape == KZ_SHAPE_JWT && res->id.source == KZ_SRC_JWT &&
-	    p->revocation_introspect &&
+	if (v == KZ_OK && shape == KZ_SHAPE_JWT &&
+	    res->id.source == KZ_SRC_JWT && p->revocation_introspect &&
 	    (v = remote(ctx, p, req, sha, false, true, res)) != KZ_OK)
 		return v;
-	if ((v = kz_bind_user(ctx, p, req->user, res)) != KZ_OK)
+	if ((bound = kz_bind_user(ctx, p, req->user, res)) != KZ_OK)
+		return bound;
+	if (v == KZ_FORBIDDEN)
 		return v;
 	return kz_authorize(ctx, p, svc, res);
 }
@@ -218,6 +226,7 @@ kz_decide(kz_ctx *ctx, const kz_request *req, kz_result *res)
 
 	memset(res, 0, sizeof(*res));
 	ctx->deny_checked = false;
+	kz_unbind(ctx);
 	/* One SHA-256 serves as fingerprint, cache key and denylist key.
 	 * A password typed at the token prompt gets no fingerprint: 48 bits
 	 * of its hash in a log would let a reader test guesses. */
@@ -229,7 +238,7 @@ kz_decide(kz_ctx *ctx, const kz_request *req, kz_result *res)
 		}
 	}
 	kz_deadline_start(ctx);
-	v = decide(ctx, req, svc, sha, res);
+	v = kz_seal(ctx, req, decide(ctx, req, svc, sha, res), res);
 	/* A failing token of exactly a client's input cap was most likely
 	 * cut short on its way here: say so, it is the useful answer. */
 	if (v == KZ_UNAUTHENTICATED && kz_is_truncation_length(req->token_len) &&
@@ -248,5 +257,6 @@ kz_decide(kz_ctx *ctx, const kz_request *req, kz_result *res)
 	user_message(ctx, req, svc, res);
 	kz_audit(ctx, req, res);
 	ctx->deadline_ms = 0;
+	kz_unbind(ctx);
 	return res->verdict;
 }

@@ -19,6 +19,7 @@ struct doc {
 	kz_doctor_fn fn;
 	void *arg;
 	kz_verdict worst;
+	int unguarded;		/* PAM services with no policy */
 };
 
 /* status: 0 ok, 1 warning, 2 failure (with the verdict that it is) */
@@ -188,6 +189,41 @@ check_enrollments(struct doc *d)
 	free(v);
 }
 
+static void
+on_unguarded(void *arg, const char *service, const char *policy)
+{
+	struct doc *d = arg;
+
+	d->unguarded++;
+	report(d, 1, KZ_OK, "pam", "service %s reaches pam_kztoken.so but "
+	    "no [service %s] (nor its base service, nor [service default]) "
+	    "applies: any valid token of the user is enough there", service,
+	    policy);
+}
+
+/* The PAM services that reach the module and fall through to no policy
+ * while another service has one.  KZTOKEN_PAM_DIR is a test hook, read
+ * with secure_getenv like KZTOKEN_LOG_FILE. */
+static void
+check_pam(struct doc *d)
+{
+	const char *dir = secure_getenv("KZTOKEN_PAM_DIR");
+	int n;
+
+	if (dir == NULL)
+		dir = "/etc/pam.d";
+	n = kz_pam_services_check(d->ctx, dir, on_unguarded, d);
+	if (n < 0)
+		report(d, 1, KZ_OK, "pam", "cannot read %s", dir);
+	else if (n == 0)
+		report(d, 1, KZ_OK, "pam", "no service in %s uses "
+		    "pam_kztoken.so yet", dir);
+	else if (d->unguarded == 0)
+		report(d, 0, KZ_OK, "pam", "%d service%s use%s pam_kztoken.so; "
+		    "each has a policy or needs none", n, n == 1 ? "" : "s",
+		    n == 1 ? "s" : "");
+}
+
 kz_verdict
 kz_doctor(kz_ctx *ctx, kz_doctor_fn fn, void *arg)
 {
@@ -197,5 +233,6 @@ kz_doctor(kz_ctx *ctx, kz_doctor_fn fn, void *arg)
 	for (size_t i = 0; i < ctx->cfg->nproviders; i++)
 		check_provider(&d, &ctx->cfg->providers[i]);
 	check_enrollments(&d);
+	check_pam(&d);
 	return d.worst;
 }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "internal.h"
 
@@ -26,11 +27,55 @@ take_names(json_t *claims, const char *key, char ***v, size_t *n,
 	return 0;
 }
 
-int
-kz_identity_from_claims(struct kz_provider *p, json_t *claims, kz_identity *id,
-    kz_result *res)
+static const char *const time_claims[] = { "exp", "iat", "nbf", "auth_time" };
+
+static int
+take_times(json_t *claims, kz_identity *id, kz_result *res)
 {
-	const char *name;
+	int64_t *dst[] = { &id->exp, &id->iat, &id->nbf, &id->auth_time };
+
+	for (size_t i = 0; i < KZ_NELEM(time_claims); i++) {
+		*dst[i] = 0;
+		if (kz_json_time(claims, time_claims[i], dst[i]) < 0) {
+			kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
+			    "claim %s is not a time (an integer from 0 to "
+			    "%lld)", time_claims[i], (long long)KZ_TIME_MAX);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A name claim that is present must be a non-empty string: a claim of
+ * another type is never a reason to look at the next one, or
+ * {"preferred_username": 5, "username": "root"} would bind root. */
+static int
+take_name(json_t *claims, const char *key, const char **name, kz_result *res)
+{
+	json_t *v = json_object_get(claims, key);
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_string(v) || json_string_length(v) == 0) {
+		kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
+		    "claim %s is present but not a non-empty string", key);
+		return -1;
+	}
+	*name = json_string_value(v);
+	return 1;
+}
+
+/*
+ * The user name: username_claim; in a provider's answer (introspection,
+ * tokeninfo) then its "username"; then sub.  A JWT never falls back to
+ * "username": the issuer did not put that claim there for us.
+ */
+int
+kz_identity_from_claims(struct kz_provider *p, json_t *claims,
+    bool provider_answer, kz_identity *id, kz_result *res)
+{
+	const char *name = NULL;
+	int got;
 
 	if (json_object_get(claims, "sub") && !kz_json_str(claims, "sub")) {
 		kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
@@ -44,17 +89,17 @@ kz_identity_from_claims(struct kz_provider *p, json_t *claims, kz_identity *id,
 	id->sub = kz_strdup(kz_json_str(claims, "sub"));
 	id->iss = kz_strdup(kz_json_str(claims, "iss"));
 	id->jti = kz_strdup(kz_json_str(claims, "jti"));
-	/* username_claim, then an introspection answer's username, then sub */
-	name = kz_json_str(claims, p->username_claim);
-	if (name == NULL)
-		name = kz_json_str(claims, "username");
-	if (name == NULL)
+	id->user = NULL;
+	if ((got = take_name(claims, p->username_claim, &name, res)) < 0)
+		return -1;
+	if (got == 0 && provider_answer &&
+	    (got = take_name(claims, "username", &name, res)) < 0)
+		return -1;
+	if (got == 0)
 		name = id->sub;
 	id->user = kz_strdup(name);
-	kz_json_int(claims, "exp", &id->exp);
-	kz_json_int(claims, "iat", &id->iat);
-	kz_json_int(claims, "nbf", &id->nbf);
-	kz_json_int(claims, "auth_time", &id->auth_time);
+	if (take_times(claims, id, res) != 0)
+		return -1;
 	if (id->groups == NULL &&
 	    take_names(claims, p->groups_claim, &id->groups, &id->ngroups,
 	    res) != 0)
@@ -89,6 +134,11 @@ kz_check_times(kz_ctx *ctx, const kz_identity *id, bool exp_required,
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_ISSUED_IN_FUTURE,
 		    "issued %llds in the future (check the clocks)",
 		    (long long)(id->iat - now));
+	/* A login in the future would make max_token_age pass for ever. */
+	if (id->auth_time != 0 && id->auth_time > now + leeway)
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_ISSUED_IN_FUTURE,
+		    "auth_time %llds in the future (check the clocks)",
+		    (long long)(id->auth_time - now));
 	return KZ_OK;
 }
 
@@ -106,19 +156,19 @@ user_name_ok(const char *u)
 	return true;
 }
 
-/* user_map_file: "external-name local-user" per line, # comments. */
+/* user_map_file: "external-name local-user" per line, # comments.  With
+ * user_map_only, a name the map does not list is refused. */
 static kz_verdict
 map_user(kz_ctx *ctx, struct kz_provider *p, char **user, kz_result *res)
 {
 	char err[256], *buf, *line, *save = NULL;
+	bool found = false;
 	size_t len;
 
 	if (kz_read_file(p->user_map_file, KZ_SF_MISSING_OK, 1024 * 1024, &buf,
 	    &len, err, sizeof(err)) != 0)
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
-	if (buf == NULL)
-		return KZ_OK;
-	for (line = strtok_r(buf, "\n", &save); line;
+	for (line = buf ? strtok_r(buf, "\n", &save) : NULL; line && !found;
 	    line = strtok_r(NULL, "\n", &save)) {
 		char ext[257], loc[257];
 
@@ -128,24 +178,37 @@ map_user(kz_ctx *ctx, struct kz_provider *p, char **user, kz_result *res)
 			kz_trace(ctx, "user_map", 1, "%s maps to %s", ext, loc);
 			free(*user);
 			*user = strdup(loc);
-			break;
+			found = true;
 		}
 	}
 	free(buf);
+	if (!found && p->user_map_only)
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
+		    "%s is not listed in user_map_file (user_map_only)",
+		    *user);
 	return KZ_OK;
 }
 
+/*
+ * Binds the token's identity to the requested user.  The only place that
+ * records a binding (ctx->bound), which kz_decide insists on before it
+ * lets an OK or a FORBIDDEN out.  The name before transform and map is
+ * kept too: the platform knows the user by that name (membership).
+ */
 kz_verdict
 kz_bind_user(kz_ctx *ctx, struct kz_provider *p, const char *want,
     kz_result *res)
 {
-	char *u = res->id.user, *at;
+	char *u = res->id.user, *at, *ext;
 	kz_verdict v;
 
+	kz_unbind(ctx);
 	if (u == NULL)
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
 		    "the token names no user (%s, username, sub)",
 		    p->username_claim);
+	if ((ext = strdup(u)) == NULL)
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
 	if ((p->username_transform & KZ_XFORM_STRIP_DOMAIN) &&
 	    (at = strchr(u, '@')) != NULL)
 		*at = '\0';
@@ -153,16 +216,65 @@ kz_bind_user(kz_ctx *ctx, struct kz_provider *p, const char *want,
 		for (char *c = u; *c; c++)
 			*c = (char)tolower((unsigned char)*c);
 	if (p->user_map_file != NULL &&
-	    (v = map_user(ctx, p, &res->id.user, res)) != KZ_OK)
+	    (v = map_user(ctx, p, &res->id.user, res)) != KZ_OK) {
+		free(ext);
 		return v;
+	}
 	u = res->id.user;
-	if (u == NULL || !user_name_ok(u))
+	if (u == NULL || !user_name_ok(u)) {
+		free(ext);
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
 		    "the token's user name is not a usable local name");
-	if (want != NULL && strcmp(u, want) != 0)
+	}
+	if (want != NULL && strcmp(u, want) != 0) {
+		free(ext);
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
 		    "token is for %s, not %s", u, want);
+	}
+	if ((ctx->bound.user = strdup(u)) == NULL) {
+		free(ext);
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	}
+	ctx->bound.ext = ext;
 	kz_trace(ctx, "user", 1, "token names %s%s", u,
 	    want ? ", the requested user" : " (no binding requested)");
 	return KZ_OK;
+}
+
+void
+kz_unbind(kz_ctx *ctx)
+{
+	free(ctx->bound.user);
+	free(ctx->bound.ext);
+	ctx->bound.user = ctx->bound.ext = NULL;
+}
+
+/*
+ * The invariant of DESIGN.md 4.6, checked once at the end of a decision:
+ * no OK and no FORBIDDEN leaves kz_decide unless kz_bind_user bound the
+ * identity it reports to the user that was asked for.  Whatever path
+ * produced the verdict, a violation becomes KZ_ERROR.
+ */
+kz_verdict
+kz_seal(kz_ctx *ctx, const kz_request *req, kz_verdict v, kz_result *res)
+{
+	const char *why = NULL;
+
+	if (v != res->verdict && (v == KZ_OK || res->verdict == KZ_OK))
+		why = "the pipeline and its result disagree";
+	else if (res->verdict != KZ_OK && res->verdict != KZ_FORBIDDEN)
+		return res->verdict;
+	else if (ctx->bound.user == NULL)
+		why = "no identity was bound";
+	else if (res->id.user == NULL || strcmp(res->id.user,
+	    ctx->bound.user) != 0)
+		why = "the identity changed after binding";
+	else if (req->user != NULL && strcmp(req->user, ctx->bound.user) != 0)
+		why = "the bound identity is not the requested user";
+	if (why == NULL)
+		return res->verdict;
+	kz_log(ctx, LOG_ERR, "internal error: %s %s; refused (%s)",
+	    kz_verdict_name(res->verdict), kz_reason_name(res->reason), why);
+	return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "refused: %s "
+	    "(internal error)", why);
 }

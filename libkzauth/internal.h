@@ -66,6 +66,7 @@ struct kz_provider {
 	char *username_claim;
 	unsigned username_transform;
 	char *user_map_file;
+	bool user_map_only;	/* a name the map does not list is refused */
 	char *groups_claim, *scope_claim;
 	enum kz_membership membership_check;
 	char *membership_url;
@@ -133,6 +134,10 @@ struct kz_ctx {
 	int64_t log_retry;		/* second of the last failed connect */
 	struct kz_denylist *deny;	/* parsed denylist and its file identity */
 	bool deny_checked;		/* its file was looked at this decision */
+	struct {			/* set by kz_bind_user only */
+		char *user;		/* the local user bound */
+		char *ext;		/* its name before transform and map */
+	} bound;
 	char *hdr_b64;			/* the last JWT header seen, and its */
 	json_t *hdr_json;		/* parse: tokens of one key share it */
 };
@@ -174,6 +179,8 @@ KZ_HIDDEN int kz_parse_bool(const char *s, bool *out);
 /* json helpers: NULL/0 when absent or of another type */
 KZ_HIDDEN const char *kz_json_str(json_t *o, const char *key);
 KZ_HIDDEN int kz_json_int(json_t *o, const char *key, int64_t *out);
+#define KZ_TIME_MAX 253402300799LL	/* 9999-12-31T23:59:59Z */
+KZ_HIDDEN int kz_json_time(json_t *o, const char *key, int64_t *out);
 /* An array of strings, or one string of names separated by commas or
  * spaces, into a list.  Returns -1 when present with another type. */
 KZ_HIDDEN int kz_json_names(json_t *o, const char *key, struct kz_strv *out);
@@ -303,7 +310,7 @@ KZ_HIDDEN kz_verdict kz_tokeninfo(kz_ctx *ctx, struct kz_provider *p,
     const char *tok, size_t len, kz_result *res);
 /* Fills identity fields from a JSON claims object (JWT or introspection). */
 KZ_HIDDEN int kz_identity_from_claims(struct kz_provider *p, json_t *claims,
-    kz_identity *id, kz_result *res);
+    bool provider_answer, kz_identity *id, kz_result *res);
 KZ_HIDDEN kz_verdict kz_map_status(long status, kz_result *res,
     const char *what);
 KZ_HIDDEN kz_verdict kz_http_failure(const struct kz_http_resp *r,
@@ -313,6 +320,10 @@ KZ_HIDDEN char *kz_read_client_secret(kz_ctx *ctx, struct kz_provider *p,
 
 KZ_HIDDEN kz_verdict kz_bind_user(kz_ctx *ctx, struct kz_provider *p,
     const char *want_user, kz_result *res);
+KZ_HIDDEN void kz_unbind(kz_ctx *ctx);
+/* The end-of-decision invariant: OK/FORBIDDEN only for a bound identity. */
+KZ_HIDDEN kz_verdict kz_seal(kz_ctx *ctx, const kz_request *req,
+    kz_verdict v, kz_result *res);
 KZ_HIDDEN kz_verdict kz_authorize(kz_ctx *ctx, struct kz_provider *p,
     const struct kz_service *svc, kz_result *res);
 KZ_HIDDEN kz_verdict kz_membership_check(kz_ctx *ctx, struct kz_provider *p,
@@ -321,14 +332,28 @@ KZ_HIDDEN kz_verdict kz_membership_check(kz_ctx *ctx, struct kz_provider *p,
 /* ---- caches (cache.c) and denylist (denylist.c) ---- */
 
 enum kz_cache_hit { KZ_CACHE_MISS, KZ_CACHE_FRESH, KZ_CACHE_STALE };
-/* Looks up the validation of a token (by SHA-256, never the token). */
+/* What was asked about the token: its validation, or (for a JWT that
+ * passed locally) the online revocation check. */
+enum kz_cache_kind { KZ_CACHE_VALIDATION, KZ_CACHE_REVOCATION };
+/* Looks up what the provider said of a token (by SHA-256, never the
+ * token), for exactly this provider and kind of check. */
 KZ_HIDDEN enum kz_cache_hit kz_cache_get(kz_ctx *ctx, const char *provider,
-    const char sha[65], kz_result *res);
+    enum kz_cache_kind kind, const char sha[65], kz_result *res);
 KZ_HIDDEN void kz_cache_put(kz_ctx *ctx, const char *provider,
-    const char sha[65], const kz_result *res);
+    enum kz_cache_kind kind, const char sha[65], const kz_result *res);
 KZ_HIDDEN void kz_memcache_free(struct kz_memcache *mc);
 KZ_HIDDEN bool kz_denylisted(kz_ctx *ctx, const char sha[65], const char *jti);
 KZ_HIDDEN void kz_denylist_free(struct kz_denylist *d);
+
+/* ---- PAM stacks (pamcheck.c), for the doctor ---- */
+
+/* Called for a service that reaches pam_kztoken.so and gets no policy
+ * (policy: the section name it looked for). */
+typedef void (*kz_pam_warn_fn)(void *arg, const char *service,
+    const char *policy);
+/* Returns how many services reach the module, or -1 (no such dir). */
+KZ_HIDDEN int kz_pam_services_check(kz_ctx *ctx, const char *dir,
+    kz_pam_warn_fn warn, void *arg);
 
 /* ---- audit (audit.c) ---- */
 

@@ -67,13 +67,30 @@ rsa_key(json_t *jwk, struct kz_key *key, char *err, size_t errlen)
 		snprintf(err, errlen, "RSA key without valid n and e");
 		goto out;
 	}
-	/* Below 2048 bits a key is forgeable in practice; refuse it. */
-	if (nlen < 256 || nlen > 1024 || elen > 8) {
-		snprintf(err, errlen, "RSA key of %zu bits refused", nlen * 8);
+	/* Sizes are counted in bits of the value, so leading zero bytes
+	 * cannot pad a short modulus past the check.  Below 2048 bits a key
+	 * is forgeable in practice; an even exponent or one below 3 makes
+	 * no RSA key at all (e = 1 "verifies" the signature as the message). */
+	if (nlen > 1024 || elen > 8) {
+		snprintf(err, errlen, "RSA key too large");
 		goto out;
 	}
 	bn = BN_bin2bn(n, (int)nlen, NULL);
 	be = BN_bin2bn(e, (int)elen, NULL);
+	if (bn == NULL || be == NULL) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	if (BN_num_bits(bn) < 2048) {
+		snprintf(err, errlen, "RSA key of %d bits refused",
+		    BN_num_bits(bn));
+		goto out;
+	}
+	if (!BN_is_odd(be) || BN_cmp(be, BN_value_one()) <= 0) {
+		snprintf(err, errlen, "RSA key with an even or < 3 public "
+		    "exponent refused");
+		goto out;
+	}
 	bld = OSSL_PARAM_BLD_new();
 	if (bn == NULL || be == NULL || bld == NULL ||
 	    !OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn) ||

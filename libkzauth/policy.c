@@ -33,8 +33,10 @@ check_group(kz_ctx *ctx, struct kz_provider *p, const struct kz_service *svc,
 	}
 	if (p->membership_check == KZ_MEMBER_ENROLLMENT) {
 		for (size_t i = 0; i < want->n; i++) {
+			/* The platform knows the token's own name, not
+			 * the local one it was mapped to. */
 			v = kz_membership_check(ctx, p, want->v[i],
-			    res->id.user, res);
+			    ctx->bound.ext, res);
 			if (v != KZ_FORBIDDEN)
 				return v;
 		}
@@ -64,6 +66,8 @@ kz_authorize(kz_ctx *ctx, struct kz_provider *p, const struct kz_service *svc,
 			return kz_set(res, KZ_FORBIDDEN, KZ_R_MISSING_SCOPE,
 			    "scope %s missing", svc->require_scope.v[i]);
 	if (svc->max_token_age > 0) {
+		/* Both are in 0..KZ_TIME_MAX (checked as the claims were
+		 * read), so the difference cannot overflow. */
 		int64_t t = res->id.auth_time ? res->id.auth_time : res->id.iat;
 		int64_t age = kz_now(ctx) - t;
 

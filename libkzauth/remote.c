@@ -32,18 +32,21 @@ kz_http_failure(const struct kz_http_resp *r, kz_result *res, const char *what)
 	}
 }
 
-/* Statuses of a token check: 200 yes, 401/404 no, 403 not allowed. */
+/*
+ * Statuses of a token check: 200 yes, 401/404 no.  A 403 is no verdict by
+ * itself: it is a FORBIDDEN only once the answer named a user and that
+ * user was bound (kz_tokeninfo), so here it is a refusal like 401.
+ */
 kz_verdict
 kz_map_status(long status, kz_result *res, const char *what)
 {
 	if (status == 200)
 		return KZ_OK;
-	if (status == 401 || status == 404)
-		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_INACTIVE,
-		    "%s answered %ld: token not valid", what, status);
-	if (status == 403)
-		return kz_set(res, KZ_FORBIDDEN, KZ_R_MISSING_SCOPE,
-		    "%s answered 403: token not allowed here", what);
+	if (status == 401 || status == 403 || status == 404)
+		return kz_set(res, KZ_UNAUTHENTICATED, status == 403 ?
+		    KZ_R_USER_MISMATCH : KZ_R_INACTIVE,
+		    "%s answered %ld: token not valid%s", what, status,
+		    status == 403 ? " here, and no user named" : "");
 	if (status == 429)
 		return kz_set(res, KZ_UNAVAILABLE, KZ_R_RATE_LIMITED,
 		    "%s answered 429: rate limited", what);
@@ -111,7 +114,6 @@ read_introspection(kz_ctx *ctx, struct kz_provider *p, json_t *ans,
 {
 	json_t *active = json_object_get(ans, "active");
 	const char *type = kz_json_str(ans, "token_type");
-	int64_t tmp;
 	kz_identity id = { 0 };
 	kz_verdict v;
 
@@ -128,19 +130,15 @@ read_introspection(kz_ctx *ctx, struct kz_provider *p, json_t *ans,
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_WRONG_TOKEN_TYPE,
 		    "introspection says this is a %.40s, not an access token",
 		    type);
-	if (kz_json_int(ans, "exp", &tmp) < 0 ||
-	    kz_json_int(ans, "iat", &tmp) < 0 ||
-	    kz_json_int(ans, "nbf", &tmp) < 0) {
-		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
-		    "introspection exp, iat or nbf is not a number");
-	}
 	if (jwt_valid)		/* the JWT's own claims stay authoritative */
-		return KZ_OK;
+		return kz_json_time(ans, "exp", &id.exp) < 0 ?
+		    kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "introspection exp is not a time") : KZ_OK;
 	if (!aud_ok(p, json_object_get(ans, "aud")))
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_AUDIENCE,
 		    "introspection: aud does not name this host's audience");
 	id.source = KZ_SRC_INTROSPECT;
-	if (kz_identity_from_claims(p, ans, &id, res) != 0) {
+	if (kz_identity_from_claims(p, ans, true, &id, res) != 0) {
 		kz_identity_clear(&id);
 		/* the provider's answer is broken, not the token */
 		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
@@ -229,6 +227,61 @@ kz_introspect(kz_ctx *ctx, struct kz_provider *p, const char *tok, size_t len,
 	return v;
 }
 
+/*
+ * What a tokeninfo answer says of the token: 200 with an identity is the
+ * token's validation; 403 with an identity is FORBIDDEN/missing_scope for
+ * that identity (kz_decide binds it before the verdict may stand); a 403
+ * that names nobody proves nothing about whose token this is.  A 200 may
+ * still say active=false or name a refresh token.
+ */
+static kz_verdict
+read_tokeninfo(kz_ctx *ctx, struct kz_provider *p,
+    const struct kz_http_resp *r, kz_result *res)
+{
+	kz_identity id = { .source = KZ_SRC_TOKENINFO };
+	json_t *ans = NULL, *active;
+	kz_verdict v;
+
+	if (r->status != 200 && r->status != 403)
+		return kz_map_status(r->status, res, "tokeninfo");
+	ans = kz_json_parse(r->body, r->body_len);
+	if (!json_is_object(ans)) {
+		json_decref(ans);
+		return r->status == 403 ? kz_map_status(403, res, "tokeninfo") :
+		    kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "tokeninfo answer is not a JSON object");
+	}
+	active = json_object_get(ans, "active");
+	if (active != NULL && !json_is_true(active))
+		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_INACTIVE,
+		    "tokeninfo: active is not true");
+	else if (json_object_get(ans, "token_type") &&
+	    !is_access_token_type(kz_json_str(ans, "token_type")))
+		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_WRONG_TOKEN_TYPE,
+		    "tokeninfo says this is not an access token");
+	else if (kz_identity_from_claims(p, ans, true, &id, res) != 0)
+		v = r->status == 403 ? kz_map_status(403, res, "tokeninfo") :
+		    kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "tokeninfo answer: %s", res->detail);
+	else if (id.user == NULL)
+		v = r->status == 403 ? kz_map_status(403, res, "tokeninfo") :
+		    kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
+		    "tokeninfo answer names no user");
+	else if ((v = kz_check_times(ctx, &id, false, res)) == KZ_OK) {
+		if (id.iss == NULL)
+			id.iss = kz_strdup(p->issuer);
+		kz_identity_clear(&res->id);
+		res->id = id;
+		memset(&id, 0, sizeof(id));
+		v = r->status == 200 ? KZ_OK : kz_set(res, KZ_FORBIDDEN,
+		    KZ_R_MISSING_SCOPE, "tokeninfo answered 403: the token "
+		    "is not allowed here");
+	}
+	kz_identity_clear(&id);
+	json_decref(ans);
+	return v;
+}
+
 kz_verdict
 kz_tokeninfo(kz_ctx *ctx, struct kz_provider *p, const char *tok, size_t len,
     kz_result *res)
@@ -238,9 +291,7 @@ kz_tokeninfo(kz_ctx *ctx, struct kz_provider *p, const char *tok, size_t len,
 		.allow_http_loopback = p->allow_http_loopback };
 	const char *hdrs[2] = { NULL, NULL };
 	struct kz_http_resp r;
-	kz_identity id = { 0 };
 	char *hdr = NULL;
-	json_t *ans = NULL;
 	kz_verdict v;
 	int n;
 
@@ -253,27 +304,10 @@ kz_tokeninfo(kz_ctx *ctx, struct kz_provider *p, const char *tok, size_t len,
 		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
 	hdrs[0] = hdr;
 	req.headers = hdrs;
-	if (kz_http_do(ctx, &req, &r) != 0) {
+	if (kz_http_do(ctx, &req, &r) != 0)
 		v = kz_http_failure(&r, res, "tokeninfo");
-	} else if ((v = kz_map_status(r.status, res, "tokeninfo")) != KZ_OK) {
-		/* the mapping stands */
-	} else if ((ans = kz_json_parse(r.body, r.body_len)) == NULL ||
-	    !json_is_object(ans)) {
-		v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
-		    "tokeninfo answer is not a JSON object");
-	} else if (kz_identity_from_claims(p, ans, &id, res) != 0) {
-		v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
-		    "tokeninfo answer: %s", res->detail);
-	} else if ((v = kz_check_times(ctx, &id, false, res)) == KZ_OK) {
-		id.source = KZ_SRC_TOKENINFO;
-		if (id.iss == NULL)
-			id.iss = kz_strdup(p->issuer);
-		kz_identity_clear(&res->id);
-		res->id = id;
-		memset(&id, 0, sizeof(id));
-	}
-	kz_identity_clear(&id);
-	json_decref(ans);
+	else
+		v = read_tokeninfo(ctx, p, &r, res);
 	kz_http_resp_free(&r);
 	kz_free_secret(hdr);
 	kz_trace(ctx, "tokeninfo", v == KZ_OK, "%s",

@@ -188,6 +188,26 @@ kz_json_int(json_t *o, const char *key, int64_t *out)
 	return -1;
 }
 
+/* RFC 7519 NumericDate as DESIGN.md 4.6 bounds it: an integer from the
+ * epoch to the end of year 9999, so that no later arithmetic (now - t,
+ * t + leeway) can overflow.  1 present, 0 absent, -1 anything else. */
+int
+kz_json_time(json_t *o, const char *key, int64_t *out)
+{
+	json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
+	json_int_t t;
+
+	if (v == NULL)
+		return 0;
+	if (!json_is_integer(v))
+		return -1;
+	t = json_integer_value(v);
+	if (t < 0 || t > KZ_TIME_MAX)
+		return -1;
+	*out = (int64_t)t;
+	return 1;
+}
+
 int
 kz_json_names(json_t *o, const char *key, struct kz_strv *out)
 {

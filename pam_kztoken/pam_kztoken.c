@@ -35,16 +35,16 @@ struct args {
 	int debug;
 	int use_first_pass;
 	int try_first_pass;
-	int authz_in_auth;
+	int authz_in_account;	/* FORBIDDEN waits for acct_mgmt */
 	int ignore_non_token;
 	int chunked;
 };
 
-/* What authenticate leaves for acct_mgmt: the verdict, no secret. */
+/* What a successful authenticate leaves for acct_mgmt: the verdict and
+ * the user it bound, no secret.  Nothing is left after a failure, so
+ * acct_mgmt never answers for a login another module let in. */
 struct decision {
 	kz_verdict verdict;
-	kz_reason reason;
-	int ignored;
 	char user[256];
 	char msg[160];
 };
@@ -69,8 +69,10 @@ parse_args(pam_handle_t *pamh, int argc, const char **argv, struct args *a)
 			a->use_first_pass = 1;
 		else if (strcmp(s, "try_first_pass") == 0)
 			a->try_first_pass = 1;
+		else if (strcmp(s, "authz_in_account") == 0)
+			a->authz_in_account = 1;
 		else if (strcmp(s, "authz_in_auth") == 0)
-			a->authz_in_auth = 1;
+			a->authz_in_account = 0;	/* the default */
 		else if (strcmp(s, "ignore_non_token") == 0)
 			a->ignore_non_token = 1;
 		else if (strcmp(s, "chunked") == 0)
@@ -241,6 +243,11 @@ out:
 	return rc;
 }
 
+/*
+ * The PAM answer of authenticate (DESIGN.md section 7).  A FORBIDDEN is a
+ * failure here unless the stack asked to hear it in acct_mgmt: a stack
+ * that forgets the account line must not let a 403 in.
+ */
 static int
 pam_code_auth(kz_verdict v, const struct args *a)
 {
@@ -250,12 +257,20 @@ pam_code_auth(kz_verdict v, const struct args *a)
 	case KZ_UNAUTHENTICATED:
 		return PAM_AUTH_ERR;
 	case KZ_FORBIDDEN:
-		return a->authz_in_auth ? PAM_AUTH_ERR : PAM_SUCCESS;
+		return a->authz_in_account ? PAM_SUCCESS : PAM_AUTH_ERR;
 	case KZ_UNAVAILABLE:
 		return PAM_AUTHINFO_UNAVAIL;
 	default:
 		return PAM_SERVICE_ERR;
 	}
+}
+
+/* The adapter's own half of the binding invariant: libkzauth answered for
+ * this very user, or nothing succeeds. */
+static int
+bound_to(const kz_result *res, const char *user)
+{
+	return res->id.user != NULL && strcmp(res->id.user, user) == 0;
 }
 
 static int
@@ -291,7 +306,7 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 {
 	struct args a;
 	struct txn t = { .pamh = pamh, .a = &a, .flags = flags };
-	struct decision d = { .verdict = KZ_ERROR, .reason = KZ_R_CONFIG };
+	struct decision d = { .verdict = KZ_ERROR };
 	const void *item = NULL;
 	char err[512], *answer = NULL;
 	kz_result res = { 0 };
@@ -312,8 +327,6 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		pam_syslog(pamh, LOG_ERR, "%s", err);
 		tell(pamh, flags, PAM_ERROR_MSG,
 		    "Token login is misconfigured on this host");
-		/* acct_mgmt must deny too (KZ_ERROR), not ignore. */
-		keep_decision(pamh, &d);
 		return PAM_SERVICE_ERR;
 	}
 	if (a.debug)
@@ -337,8 +350,6 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 			/* A password: hand it on for the next module. */
 			if (!stacked)
 				pam_set_item(pamh, PAM_AUTHTOK, answer);
-			d.ignored = 1;
-			keep_decision(pamh, &d);
 			rc = PAM_IGNORE;
 			goto out;
 		}
@@ -364,16 +375,20 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 		}
 		break;
 	}
-	d.verdict = res.verdict;
-	d.reason = res.reason;
-	snprintf(d.msg, sizeof(d.msg), "%s", res.user_msg);
-	if (keep_decision(pamh, &d) != 0) {
-		rc = PAM_BUF_ERR;
+	rc = pam_code_auth(res.verdict, &a);
+	if (rc == PAM_SUCCESS && !bound_to(&res, t.user)) {
+		pam_syslog(pamh, LOG_CRIT, "refused: the decision for %s "
+		    "names another user", t.user);
+		rc = PAM_SERVICE_ERR;
+	}
+	if (rc != PAM_SUCCESS) {
+		tell(pamh, flags, PAM_ERROR_MSG, res.user_msg);
 		goto out;
 	}
-	rc = pam_code_auth(res.verdict, &a);
-	if (rc != PAM_SUCCESS)
-		tell(pamh, flags, PAM_ERROR_MSG, res.user_msg);
+	d.verdict = res.verdict;
+	snprintf(d.msg, sizeof(d.msg), "%s", res.user_msg);
+	if (keep_decision(pamh, &d) != 0)
+		rc = PAM_BUF_ERR;
 out:
 	free_answer(answer);
 	kz_result_clear(&res);
@@ -391,11 +406,10 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 
 	if (parse_args(pamh, argc, argv, &a) != 0)
 		return PAM_SERVICE_ERR;
+	/* Only a login this module let in is ours to judge. */
 	if (pam_get_data(pamh, DATA_NAME, &data) != PAM_SUCCESS || data == NULL)
-		return PAM_IGNORE;	/* not a token login */
-	d = data;
-	if (d->ignored)
 		return PAM_IGNORE;
+	d = data;
 	/* The decision bound one user; an application that switched users
 	 * since authentication gets no blessing from it. */
 	if (pam_get_user(pamh, &user, NULL) != PAM_SUCCESS || user == NULL ||
@@ -404,8 +418,6 @@ pam_sm_acct_mgmt(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	switch (d->verdict) {
 	case KZ_OK:
 		return PAM_SUCCESS;
-	case KZ_UNAUTHENTICATED:
-		return PAM_AUTH_ERR;
 	case KZ_FORBIDDEN:
 		tell(pamh, flags, PAM_ERROR_MSG, d->msg);
 		return PAM_PERM_DENIED;

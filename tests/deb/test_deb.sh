@@ -92,7 +92,7 @@ inside() {
 	local line
 	line=$(grep -n 'pam_kztoken\.so' /etc/pam.d/common-auth)
 	t_check "common-auth gained the kztoken line before pam_unix" \
-	    "auth	[success=2 authinfo_unavail=ignore default=ignore]	pam_kztoken.so ignore_non_token authz_in_auth [prompt=Password or token: ]" \
+	    "auth	[success=2 authinfo_unavail=ignore default=ignore]	pam_kztoken.so ignore_non_token [prompt=Password or token: ]" \
 	    "$(sed -n 's/^[0-9]*://p' <<<"$line")"
 	t_check "pam_unix now takes the answer with try_first_pass" yes \
 	    "$(grep -q '^auth.*pam_unix\.so nullok try_first_pass$' /etc/pam.d/common-auth && echo yes)"

@@ -326,8 +326,10 @@ mark
 sudo_as "$(sudo_parts "$tok_ok")"
 t_check "sudo -S: a valid token without the group is refused" "1|" "$rc|$out"
 [ -n "${KZ_E2E_VERBOSE:-}" ] && sed 's/^/# sudo said: /' <<<"$err"
-hasre "sudo: refused in the account phase (PAM_PERM_DENIED)" "$err" \
-    "sudo: (account validation failure|PAM account management error: Permission denied)"
+# FORBIDDEN fails authentication itself (revision 2): no account line
+# can be forgotten that would let it through.
+hasre "sudo: refused in authentication (FORBIDDEN is PAM_AUTH_ERR)" "$err" \
+    "sudo: 1 incorrect password attempt"
 hasre "sudo: audit verdict=FORBIDDEN reason=missing_group" "$(new_audit)" \
     "service=sudo user=$U verdict=FORBIDDEN reason=missing_group "
 mark

@@ -202,14 +202,14 @@ KZ_CONF=$W/rc.conf chk "revocation_check = introspect on a valid JWT: revoked (p
 pamt "PAM sudo: alice RS256 JWT" sudo alice "$T/rs" "auth=PAM_SUCCESS acct=PAM_SUCCESS reason=none"
 pamt "PAM sudo: alice ES256 JWT" sudo alice "$T/es" "auth=PAM_SUCCESS acct=PAM_SUCCESS reason=none"
 pamt "PAM sudo: alice opaque token" sudo alice "$T/op" "auth=PAM_SUCCESS acct=PAM_SUCCESS reason=none"
-pamt "PAM sudo: bob authenticates, acct_mgmt PAM_PERM_DENIED (403)" sudo bob "$T/bob-rs" "auth=PAM_SUCCESS acct=PAM_PERM_DENIED reason=missing_group"
+pamt "PAM sudo: bob's 403 fails authentication (default, no authz_in_account)" sudo bob "$T/bob-rs" "auth=PAM_AUTH_ERR acct=- reason=missing_group"
 t_check "PAM tells bob why (403)" 1 "$(grep -c 'Not a member of group ops-admins' "$W/pam.out")"
 pamt "PAM sudo: bob's token for alice" sudo alice "$T/bob-rs" "auth=PAM_AUTH_ERR acct=- reason=user_mismatch"
 pamt "PAM sudo: PS256 token" sudo alice "$T/ps" "auth=PAM_AUTH_ERR acct=- reason=alg_not_allowed"
 pamt "PAM sudo: EdDSA token" sudo alice "$T/ed" "auth=PAM_AUTH_ERR acct=- reason=alg_not_allowed"
 pamt "PAM sudo: revoked opaque token" sudo alice "$T/rv" "auth=PAM_AUTH_ERR acct=- reason=inactive"
 pamt "PAM sudo: refresh token as a login" sudo alice "$T/rt-login" "auth=PAM_AUTH_ERR acct=- reason=bad_audience"
-pamt "PAM sshd: scope 'admin' only, acct_mgmt PAM_PERM_DENIED" sshd alice "$T/admin" "auth=PAM_SUCCESS acct=PAM_PERM_DENIED reason=missing_scope"
+pamt "PAM sshd: scope 'admin' only fails authentication (403)" sshd alice "$T/admin" "auth=PAM_AUTH_ERR acct=- reason=missing_scope"
 
 # ------------------------------------------------------------- key rotation
 # The JWKS is cached by now (every JWT above); rotate at the provider, keep

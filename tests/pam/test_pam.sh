@@ -33,6 +33,8 @@ for s in sshd sudo; do
 done
 svc sudo-aia "auth required $MOD config=$C service=sudo authz_in_auth" \
     "account required $MOD config=$C service=sudo"
+svc sudo-aiacc "auth required $MOD config=$C service=sudo authz_in_account" \
+    "account required $MOD config=$C service=sudo"
 svc login-as-sudo "auth required $MOD config=$C service=sudo" "account required $MOD config=$C service=sudo"
 svc down "auth required $MOD config=$W/down/kz.conf" "account required $MOD config=$W/down/kz.conf"
 svc bad "auth required $MOD config=$W/bad/kz.conf" "account required $MOD config=$W/bad/kz.conf"
@@ -49,6 +51,12 @@ svc probe "auth [ignore=ignore default=die] $MOD config=$C ignore_non_token" \
     "account required $PAMDIR/pam_permit.so" \
     "session [ignore=ignore default=die] $MOD config=$C" \
     "session required $PAMDIR/pam_permit.so"
+# A failed token, then a password module that lets the user in: acct_mgmt
+# must not judge a login it did not make (IGNORE reaches pam_permit).
+svc then-pw "auth [success=done default=ignore] $MOD config=$C" \
+    "auth required $PAMDIR/pam_permit.so" \
+    "account [ignore=ignore default=die] $MOD config=$C" \
+    "account required $PAMDIR/pam_permit.so"
 svc debug "auth required $MOD config=$C debug" "account required $MOD config=$C"
 # ignore_non_token hands a password on: pam_get_items.so copies the items
 # into the PAM environment, where the test reads PAM_AUTHTOK back.
@@ -92,15 +100,18 @@ t_check "OK: one audit line with the fingerprint" \
     "service=sshd user=alice verdict=OK reason=none iss=$KZ_IDP_URL sub=u-alice kid=$(kid_of <<<"$tok_ok") fp=$(fp "$tok_ok")" \
     "$(sed 's/^kztoken\[[0-9]*\]: //' <<<"$new")"
 
-pam sshd alice auth=PAM_AUTH_ERR acct=PAM_AUTH_ERR <<<"$tok_exp"
-t_check "401 expired: auth AUTH_ERR, acct AUTH_ERR" "result: auth=PAM_AUTH_ERR acct=PAM_AUTH_ERR" "$res"
+# After a failed authenticate the module keeps no decision: acct_mgmt
+# ignores, and libpam turns a stack of nothing but ignores into
+# PAM_PERM_DENIED.
+pam sshd alice auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED <<<"$tok_exp"
+t_check "401 expired: auth AUTH_ERR, acct has no decision (PERM_DENIED)" "result: auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED" "$res"
 has "401 expired: message 'Token expired'" "$out" "conv: ERROR_MSG: Token expired"
 hasre "401 expired: audit reason=expired" "$new" "service=sshd user=alice verdict=UNAUTHENTICATED reason=expired .* fp=$(fp "$tok_exp")$"
 
-pam sudo alice auth=PAM_SUCCESS acct=PAM_PERM_DENIED <<<"$tok_ok"
-t_check "403 (sudo, not in group): auth SUCCESS, acct PERM_DENIED" \
-    "result: auth=PAM_SUCCESS acct=PAM_PERM_DENIED" "$res"
-has "403: acct says 'Not a member of group ops-admins'" "$out" \
+pam sudo alice auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED <<<"$tok_ok"
+t_check "403 (sudo, not in group): auth AUTH_ERR by default" \
+    "result: auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED" "$res"
+has "403: auth says 'Not a member of group ops-admins'" "$out" \
     "conv: ERROR_MSG: Not a member of group ops-admins"
 hasre "403: audit verdict=FORBIDDEN reason=missing_group" "$new" \
     "service=sudo user=alice verdict=FORBIDDEN reason=missing_group "
@@ -113,13 +124,19 @@ has "403 with authz_in_auth: auth says why" "$(grep -m1 ERROR_MSG <<<"$out")" \
 hasre "403 with authz_in_auth: audit line names service sudo-aia" "$new" \
     "service=sudo-aia user=alice verdict=FORBIDDEN reason=missing_group "
 
+pam sudo-aiacc alice auth=PAM_SUCCESS acct=PAM_PERM_DENIED <<<"$tok_ok"
+t_check "403 with authz_in_account: auth SUCCESS, acct PERM_DENIED" \
+    "result: auth=PAM_SUCCESS acct=PAM_PERM_DENIED" "$res"
+has "403 with authz_in_account: acct says why" "$out" \
+    "conv: ERROR_MSG: Not a member of group ops-admins"
+
 pam sudo alice auth=PAM_SUCCESS acct=PAM_SUCCESS <<<"$tok_admin"
 t_check "sudo with the admin group: auth SUCCESS, acct SUCCESS" \
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
 
-pam login-as-sudo alice auth=PAM_SUCCESS acct=PAM_PERM_DENIED <<<"$tok_ok"
+pam login-as-sudo alice auth=PAM_AUTH_ERR <<<"$tok_ok"
 t_check "service=sudo option applies the sudo policy to another service" \
-    "result: auth=PAM_SUCCESS acct=PAM_PERM_DENIED" "$res"
+    "result: auth=PAM_AUTH_ERR" "$res"
 hasre "service= option: the audit line keeps the PAM service" "$new" \
     "service=login-as-sudo user=alice verdict=FORBIDDEN reason=missing_group"
 
@@ -168,6 +185,12 @@ t_check "ignore_non_token hands the password on as PAM_AUTHTOK to the next modul
 pam handoff alice auth=PAM_SUCCESS getenv=PAM_SUCCESS <<<"$tok_ok"
 t_check "ignore_non_token, a valid token: success=done, the next module never runs" \
     "result: auth=PAM_SUCCESS|0" "$res|$(grep -c '^penv: PAM_AUTHTOK=' <<<"$out")"
+pam then-pw alice auth=PAM_SUCCESS acct=PAM_SUCCESS <<<"$tok_exp"
+t_check "a failed token, then another module's login: acct IGNORE (probe)" \
+    "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
+pam then-pw alice auth=PAM_SUCCESS acct=PAM_PERM_DENIED <<<"$tok_ok"
+t_check "a good token in the same stack: acct answers from the decision (probe dies on SUCCESS)" \
+    "result: auth=PAM_SUCCESS acct=PAM_PERM_DENIED" "$res"
 pam probe alice open=PAM_SUCCESS close=PAM_SUCCESS </dev/null
 t_check "open_session and close_session: IGNORE (probe stack)" "result: open=PAM_SUCCESS close=PAM_SUCCESS" "$res"
 pam debug alice auth=PAM_SUCCESS acct=PAM_SUCCESS <<<"$tok_ok"
@@ -187,9 +210,9 @@ hasre "use_first_pass: no prompt" "$(grep -c PROMPT <<<"$out")" '^0$'
 pam first alice auth=PAM_AUTH_ERR <<<"$tok_ok"
 t_check "use_first_pass with nothing stacked: AUTH_ERR, no prompt" "result: auth=PAM_AUTH_ERR 0" \
     "$res $(grep -c PROMPT <<<"$out")"
-pam -a "$W/authtok.exp" first alice auth=PAM_AUTH_ERR acct=PAM_AUTH_ERR <<<"$tok_ok"
+pam -a "$W/authtok.exp" first alice auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED <<<"$tok_ok"
 t_check "use_first_pass with an expired stacked token: AUTH_ERR, no prompt" \
-    "result: auth=PAM_AUTH_ERR acct=PAM_AUTH_ERR 0" "$res $(grep -c PROMPT <<<"$out")"
+    "result: auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED 0" "$res $(grep -c PROMPT <<<"$out")"
 pam try alice auth=PAM_SUCCESS acct=PAM_SUCCESS <<<"$tok_ok"
 t_check "try_first_pass with nothing stacked: prompts, logs in" \
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS 1" "$res $(grep -c PROMPT <<<"$out")"
@@ -208,8 +231,8 @@ t_check "use_first_pass ignore_non_token with a stacked password: IGNORE (probe)
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
 
 # --- user binding -----------------------------------------------------------------------
-pam sshd alice auth=PAM_AUTH_ERR acct=PAM_AUTH_ERR <<<"$tok_bob"
-t_check "a token for bob, PAM user alice: AUTH_ERR" "result: auth=PAM_AUTH_ERR acct=PAM_AUTH_ERR" "$res"
+pam sshd alice auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED <<<"$tok_bob"
+t_check "a token for bob, PAM user alice: AUTH_ERR" "result: auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED" "$res"
 has "user binding: message" "$out" "conv: ERROR_MSG: Token is not for this user"
 hasre "user binding: audit reason=user_mismatch" "$new" "user=alice verdict=UNAUTHENTICATED reason=user_mismatch "
 pam sshd bob auth=PAM_SUCCESS acct=PAM_SUCCESS <<<"$tok_bob"
@@ -244,9 +267,9 @@ t_check "${#tok_3000}-character token in 1023-character parts (sudo, admin): SUC
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
 has "chunked: 1023 says truncated" "$out" \
     "conv: TEXT_INFO: Token looks truncated (1023 characters): your client cuts long input; paste it in parts"
-pam sshd alice auth=PAM_AUTH_ERR acct=PAM_AUTH_ERR < <(printf '%s\n\n' "${tok_3000:0:1023}")
+pam sshd alice auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED < <(printf '%s\n\n' "${tok_3000:0:1023}")
 t_check "only the first 1023 characters, then an empty part: AUTH_ERR" \
-    "result: auth=PAM_AUTH_ERR acct=PAM_AUTH_ERR" "$res"
+    "result: auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED" "$res"
 has "cut token: the final message says truncated" "$out" \
     "conv: ERROR_MSG: Token looks truncated (1023 characters): your client cuts long input; paste it in parts"
 pam sshd alice auth=PAM_CONV_ERR < <(printf '%s\n' "${tok_1500:0:511}")
@@ -265,8 +288,8 @@ t_check "option chunked: a short token in one part, then an empty line" \
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
 pam chunked alice auth=PAM_CONV_ERR < <(printf 'garbage\n')
 t_check "option chunked: conversation fails at part 2: CONV_ERR (never SUCCESS)" "result: auth=PAM_CONV_ERR" "$res"
-pam small alice auth=PAM_AUTH_ERR acct=PAM_AUTH_ERR < <(parts "$tok_3000" 1023 "")
-t_check "parts beyond max_token_length 2000: AUTH_ERR" "result: auth=PAM_AUTH_ERR acct=PAM_AUTH_ERR" "$res"
+pam small alice auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED < <(parts "$tok_3000" 1023 "")
+t_check "parts beyond max_token_length 2000: AUTH_ERR" "result: auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED" "$res"
 hasre "parts beyond max_token_length: audit reason=too_long" "$new" "reason=too_long "
 has "parts beyond max_token_length: stops asking at part 2" "$(grep -c 'part 3' <<<"$out")" "0"
 

@@ -32,9 +32,10 @@ claim_fallbacks(void **state)
 	(void)state;
 	expect_user(c, "{\"claims\":{\"email\":\"carol\"}}", "carol", KZ_OK,
 	    KZ_R_NONE, "carol");
-	/* no email: then "username", then sub */
-	expect_user(c, "{\"claims\":{\"username\":\"dave\"}}", "dave", KZ_OK,
-	    KZ_R_NONE, "dave");
+	/* no email: then sub; a JWT's "username" is no fallback (only a
+	 * provider's introspection or tokeninfo answer has one) */
+	expect_user(c, "{\"claims\":{\"username\":\"dave\"}}", "dave",
+	    KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH, NULL);
 	expect_user(c, "{\"claims\":{\"sub\":\"erin\"}}", "erin", KZ_OK,
 	    KZ_R_NONE, "erin");
 	/* no user binding requested: whoever the token names */

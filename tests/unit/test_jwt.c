@@ -487,8 +487,9 @@ claims_of_wrong_shape(void **state)
 	(void)state;
 	expect("{\"claims\":{\"sub\":[\"alice\"],\"preferred_username\":null}}",
 	    NULL, KZ_UNAUTHENTICATED, KZ_R_MALFORMED);
+	/* a name claim of the wrong type is malformed, never a fallback */
 	expect("{\"claims\":{\"preferred_username\":42,\"sub\":\"alice\"}}",
-	    NULL, KZ_OK, KZ_R_NONE);
+	    NULL, KZ_UNAUTHENTICATED, KZ_R_MALFORMED);
 }
 
 static void

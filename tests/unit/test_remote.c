@@ -161,8 +161,13 @@ tokeninfo(void **state)
 		    "alice", "sudo", KZ_FORBIDDEN, KZ_R_MISSING_GROUP);
 		decide_opaque(c, "{\"username\":\"alice\",\"active\":false}",
 		    "alice", NULL, KZ_UNAUTHENTICATED, KZ_R_INACTIVE);
+		/* a 403 that names nobody proves nothing about whose
+		 * token it is: a 401, never a FORBIDDEN that could pass
+		 * authentication */
 		decide_opaque(c, "{\"username\":\"alice\",\"tokeninfo_status\":403}",
-		    "alice", NULL, KZ_FORBIDDEN, KZ_R_MISSING_SCOPE);
+		    "alice", NULL, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH);
+		decide_opaque(c, "{\"username\":\"alice\",\"tokeninfo_status\":403}",
+		    "root", NULL, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH);
 		decide_opaque(c, "{\"username\":\"alice\",\"tokeninfo_status\":404}",
 		    "alice", NULL, KZ_UNAUTHENTICATED, KZ_R_INACTIVE);
 		decide_opaque(c, "{\"username\":\"alice\",\"tokeninfo_status\":401}",
