@@ -174,6 +174,13 @@ kz_ratelimit_unknown(kz_ctx *ctx, const char *source, kz_result *res)
 	char sha[65], name[16], err[256] = "", local[32];
 	int dirfd, src = -1, host = -1;
 
+	/* Test hook, like KZTOKEN_LOG_FILE: suites that make hundreds of
+	 * uncached decisions a minute turn the limiter off.  secure_getenv:
+	 * never honoured in setuid processes such as sudo and su. */
+	const char *hook = secure_getenv("KZTOKEN_RATELIMIT");
+
+	if (hook != NULL && strcmp(hook, "off") == 0)
+		return KZ_OK;
 	if (source == NULL || *source == '\0') {
 		if (getuid() == 0)
 			return KZ_OK;

@@ -27,7 +27,7 @@ if [ "${KZ_E2E_INNER:-}" != 1 ]; then
 	fi
 	export KZ_IDP_URL=${KZ_IDP_URL:-$(cat "$KZ_IDP_DIR/url")}
 	sums() {
-		{ sha256sum /etc/pam.d/sshd /etc/pam.d/sudo /etc/sudoers /etc/passwd \
+		{ sha256sum /etc/pam.d/sshd /etc/pam.d/sudo /etc/pam.d/sudo-i /etc/pam.d/su /etc/sudoers /etc/passwd \
 		    /etc/group /etc/shadow; ls -la --time-style=+ /etc/sudoers.d;
 		  sha256sum /etc/sudoers.d/*; ls -ld /run/sshd /run/sudo; } 2>&1
 	}
@@ -157,9 +157,14 @@ printf '%s\n' "auth required $SMOD config=$C" "account required $SMOD config=$C"
     "session required $PAMDIR/pam_permit.so" > "$W/pam.sudo"
 mount --bind "$W/pam.sshd" /etc/pam.d/sshd || die "bind-mount /etc/pam.d/sshd" "failed"
 mount --bind "$W/pam.sudo" /etc/pam.d/sudo || die "bind-mount /etc/pam.d/sudo" "failed"
+# `sudo -i` is PAM service sudo-i, which has no [service] section of its own:
+# the policy of sudo must apply (DESIGN.md section 6)
+cp "$W/pam.sudo" "$W/pam.sudo-i"
+mount --bind "$W/pam.sudo-i" /etc/pam.d/sudo-i || die "bind-mount /etc/pam.d/sudo-i" "failed"
 cat > "$W/sudoers.d/kztoken-e2e" <<EOF
 Defaults:$U !lecture, timestamp_timeout=0, passwd_tries=1
-$U ALL=(root) /usr/bin/id
+Defaults:$U env_keep += "SSLKEYLOGFILE"
+$U ALL=(root) /usr/bin/id, $(getent passwd root | cut -d: -f7)
 EOF
 chmod 750 "$W/sudoers.d"
 chmod 440 "$W/sudoers.d/kztoken-e2e"
@@ -289,13 +294,18 @@ hasre "ssh: audit: likely_truncated, then OK" "$(new_audit | tr '\n' '|')" \
     "reason=likely_truncated .*\|.*service=sshd user=$U verdict=OK reason=none"
 
 # --- sudo -------------------------------------------------------------------------------
-# sudo_as INPUT: runs `sudo -S /usr/bin/id -u` as $U with INPUT on stdin
+# sudo_as INPUT [SUDO-ARGS...]: runs `sudo -S SUDO-ARGS` (default
+# /usr/bin/id -u) as $U with INPUT on stdin, and $SUDO_ENV in its environment
+SUDO_ENV=()
 sudo_as() {
-	printf '%s' "$1" > "$W/sudo.in"
+	local in=$1
+	shift
+	[ $# -gt 0 ] || set -- /usr/bin/id -u
+	printf '%s' "$in" > "$W/sudo.in"
 	out=$(timeout 20 setpriv --reuid="$uid" --regid="$uid" --clear-groups \
 	    env -i PATH=/usr/bin:/bin HOME="$W/home/$U" USER="$U" LOGNAME="$U" \
-	    KZTOKEN_LOG_FILE="$W/sudo-audit.log" \
-	    sudo -S /usr/bin/id -u < "$W/sudo.in" 2>"$W/sudo.err")
+	    KZTOKEN_LOG_FILE="$W/sudo-audit.log" "${SUDO_ENV[@]}" \
+	    sudo -S "$@" < "$W/sudo.in" 2>"$W/sudo.err")
 	rc=$?
 	err=$(cat "$W/sudo.err")
 	rm -f "$W/sudo.in"
@@ -339,6 +349,64 @@ t_check "sudo -S: an expired token is refused" "1|" "$rc|$out"
 hasre "sudo: audit reason=expired" "$(new_audit)" "service=sudo user=$U verdict=UNAUTHENTICATED reason=expired "
 if [ -e "$W/sudo-audit.log" ]; then t_fail "sudo (setuid) ignores KZTOKEN_LOG_FILE" "file written"
 else t_pass "sudo (setuid) ignores KZTOKEN_LOG_FILE"; fi
+# sudo -i: PAM service sudo-i, the policy of [service sudo]
+mark
+sudo_as "$(sudo_parts "$tok_ok")" -i /usr/bin/id -u
+t_check "sudo -S -i: a valid token without the group is refused (sudo-i has sudo's policy)" \
+    "1|" "$rc|$(tail -n 1 <<<"$out")"
+hasre "sudo -i: audit service=sudo-i verdict=FORBIDDEN reason=missing_group" "$(new_audit)" \
+    "service=sudo-i user=$U verdict=FORBIDDEN reason=missing_group "
+mark
+sudo_as "$(sudo_parts "$tok_admin")" -i /usr/bin/id -u
+t_check "sudo -S -i: a token with the admin group runs the login shell as root" \
+    "0|0" "$rc|$(tail -n 1 <<<"$out")"
+hasre "sudo -i: audit service=sudo-i verdict=OK" "$(new_audit)" "service=sudo-i user=$U verdict=OK reason=none "
+# The caller's SSLKEYLOGFILE must steer nothing in setuid sudo: the module
+# introspects an opaque token over TLS, and no key log appears.  (sudo's
+# getenv hook shows PAM modules the environment sudoers builds for the
+# command, so the sudoers drop-in keeps SSLKEYLOGFILE there, as an
+# env_keep list might; with env_reset alone libcurl would never see it.)
+tok_opq=$(idp opaque "{\"username\":\"$U\",\"groups\":[\"ops-admins\"]}")
+keylog=$W/sslkeylog.txt
+rm -f "$keylog"
+SUDO_ENV=(SSLKEYLOGFILE="$keylog")
+mark
+sudo_as "$tok_opq"$'\n'
+SUDO_ENV=()
+t_check "sudo -S with SSLKEYLOGFILE set: an opaque token (introspected over TLS) runs the command" "0|0" "$rc|$out"
+hasre "sudo with SSLKEYLOGFILE: the token was introspected (audit OK)" "$(new_audit)" \
+    "service=sudo user=$U verdict=OK reason=none "
+if [ -e "$keylog" ]; then
+	t_fail "sudo (setuid) ignores the caller's SSLKEYLOGFILE" "$(stat -c '%U %a %s bytes' "$keylog") written"
+else
+	t_pass "sudo (setuid) ignores the caller's SSLKEYLOGFILE: no key log file"
+fi
+# The same through su (setuid root, no getenv hook): the token is
+# introspected (it names $U, not root: user_mismatch), and no key log appears.
+if command -v su >/dev/null; then
+	printf '%s\n' "auth required $SMOD config=$C" "account required $SMOD config=$C" \
+	    "session required $PAMDIR/pam_permit.so" > "$W/pam.su"
+	mount --bind "$W/pam.su" /etc/pam.d/su || die "bind-mount /etc/pam.d/su" "failed"
+	tok_opq2=$(idp opaque "{\"username\":\"$U\"}")
+	rm -f "$keylog"
+	mark
+	printf '%s\n' "$tok_opq2" > "$W/su.in"
+	out=$(timeout 20 setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+	    env -i PATH=/usr/bin:/bin HOME="$W/home/$U" USER="$U" LOGNAME="$U" SSLKEYLOGFILE="$keylog" \
+	    su -c /usr/bin/true root < "$W/su.in" 2>"$W/su.err")
+	rc=$?
+	rm -f "$W/su.in"
+	t_check "su with SSLKEYLOGFILE set: a token for $U does not make root" "1|" "$rc|$out"
+	hasre "su with SSLKEYLOGFILE: the token was introspected (audit user_mismatch)" "$(new_audit)" \
+	    "service=su user=root verdict=UNAUTHENTICATED reason=user_mismatch "
+	if [ -e "$keylog" ]; then
+		t_fail "su (setuid) ignores the caller's SSLKEYLOGFILE" "$(stat -c '%U %a %s bytes' "$keylog") written"
+	else
+		t_pass "su (setuid) ignores the caller's SSLKEYLOGFILE: no key log file"
+	fi
+else
+	t_skip "su with SSLKEYLOGFILE" "no su"
+fi
 # With the option chunked, parts of any size: the module always asks on.
 printf '%s\n' "auth required $SMOD config=$C chunked" "account required $SMOD config=$C" \
     "session required $PAMDIR/pam_permit.so" > "$W/pam.sudo"
@@ -396,8 +464,8 @@ t_check "ssh, same stack, provider up: a valid token logs in by the token" \
 
 # --- no secrets -------------------------------------------------------------------------
 leak=0
-for t in "$tok_ok" "$tok_exp" "$tok_other" "$tok_admin" "$tok_long" "$tok_1500"; do
-	for f in "$SYSLOG" "$W/ssh/sshd.log" "$W/ask.log" "$W/ssh.err" "$W/sudo.err"; do
+for t in "$tok_ok" "$tok_exp" "$tok_other" "$tok_admin" "$tok_long" "$tok_1500" "$tok_opq" "$tok_opq2"; do
+	for f in "$SYSLOG" "$W/ssh/sshd.log" "$W/ask.log" "$W/ssh.err" "$W/sudo.err" "$W/su.err"; do
 		grep -qF -- "${t##*.}" "$f" && leak=1
 	done
 done

@@ -22,6 +22,7 @@ Endpoints (client auth is HTTP Basic with host-fleet and the client_secret file)
 Test controls (JSON in, JSON out, no auth):
   POST /test/mint, /test/opaque, /test/refresh_token, /test/revoke, /test/rotate,
        /test/fault, /test/mode, /test/membership, /test/check_refresh, /test/stats/reset
+       /test/tokeninfo (scripted tokeninfo answers, per token)
   GET  /test/stats, /test/chain?refresh_token=R
 Fault modes: none hang slow 500 503 429 reset endless huge big2mb badjson deepjson
 wrongtypes empty400 (optionally limited to path prefixes and to a count of requests).
@@ -803,6 +804,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not token:
             return self.send_error_json(401, "invalid_token", "no token",
                                         [("WWW-Authenticate", "Bearer")])
+        scripted = scripted_tokeninfo(token)
+        if scripted is not None:
+            return self.send_json(*scripted)
         with STATE.lock:
             rec = STATE.tokens.get(token)
             override = rec.info["tokeninfo_status"] if rec and rec.kind == "opaque" else 200
@@ -873,6 +877,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "/test/rotate": self.t_rotate, "/test/fault": self.t_fault,
             "/test/stats/reset": self.t_stats_reset, "/test/mode": self.t_mode,
             "/test/membership": self.t_membership, "/test/check_refresh": self.t_check,
+            "/test/tokeninfo": t_tokeninfo,
         }
         fn = handlers.get(path)
         if fn is None:
@@ -908,6 +913,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                       "scope": "openid login", "iat": now, "exp": now + lifetime,
                       "jti": secrets.token_hex(12)}
             claims = merge(claims, claims_in)
+            # merge() drops a null claim; "null_claims" keeps one as JSON null
+            for name in body.get("null_claims") or []:
+                claims[str(name)] = None
 
             key, hmac_key = None, None
             kid = body.get("kid")
@@ -1047,6 +1055,47 @@ class Handler(http.server.BaseHTTPRequestHandler):
             else:
                 members.discard(user)
             return {"group": group, "members": sorted(members)}
+
+
+# --- scripted tokeninfo answers (tests/security) -----------------------------------------
+# POST /test/tokeninfo {"token": T, "status": 403, "body": {...}} makes GET /tokeninfo
+# answer exactly that status and JSON body for token T, whoever issued it and however
+# often it is asked, until {"token": T, "clear": true} or {"clear_all": true}.  The body
+# is sent as given (any JSON value; an object by default), so a test can script the
+# answers no honest provider would give: a 403 naming nobody or another user, a 200 with
+# "active": false or a refresh token's token_type, claims of the wrong type.  Kept by
+# SHA-256 of the token under STATE.lock; the token itself is never logged.
+SCRIPTED_TOKENINFO = {}
+
+
+def scripted_key(token):
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def scripted_tokeninfo(token):
+    """(status, body) scripted for this token, or None."""
+    with STATE.lock:
+        return SCRIPTED_TOKENINFO.get(scripted_key(token))
+
+
+def t_tokeninfo(body):
+    """The /test/tokeninfo control: set or clear one token's scripted answer."""
+    with STATE.lock:
+        if body.get("clear_all"):
+            SCRIPTED_TOKENINFO.clear()
+            return {"scripted": 0}
+        token = body.get("token")
+        if not isinstance(token, str) or not token:
+            raise BadRequest("token (a non-empty string) is required")
+        if body.get("clear"):
+            SCRIPTED_TOKENINFO.pop(scripted_key(token), None)
+        else:
+            status = int(body.get("status", 200))
+            if not 100 <= status <= 599:
+                raise BadRequest("status must be an HTTP status")
+            SCRIPTED_TOKENINFO[scripted_key(token)] = (status, body.get("body", {}))
+        return {"scripted": len(SCRIPTED_TOKENINFO)}
+# --- end of scripted tokeninfo answers ---------------------------------------------------
 
 
 def merge(base, overrides):

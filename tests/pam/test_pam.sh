@@ -9,20 +9,9 @@
 # messages the conversation receives, the chunked prompt for long tokens,
 # 50 transactions in one process under valgrind, and the audit lines.
 . "$(dirname "$0")/../lib.sh"
+. "$(dirname "$0")/pam_lib.sh"
+pam_lib_init kztoken-pam
 
-W=$(mktemp -d /tmp/kztoken-pam.XXXXXX)
-chmod 755 "$W"
-cleanup() {
-	idp POST /test/fault '{"mode":"none"}' >/dev/null 2>&1
-	rm -rf "$W"
-}
-trap cleanup EXIT
-pam_harness "pam suite" "$W"
-
-localize() {	# points a config at our copies of the CA and secret
-	sed -i -e "s|^client_secret_file = .*|client_secret_file = $W/idp/client_secret|" \
-	    -e "s|^ca_file = .*|ca_file = $W/idp/ca.pem|" "$1"
-}
 policy=('[service sudo]' 'require_group = ops-admins')
 kz_write_config "$W/main/kz.conf" "${policy[@]}"
 localize "$W/main/kz.conf"
@@ -38,11 +27,6 @@ kz_write_config "$W/bad/kz.conf" 'no_such_key = 1'
 localize "$W/bad/kz.conf"
 C=$W/main/kz.conf
 
-svc() {	# svc NAME LINE...: writes a pam_wrapper service file
-	local n=$1
-	shift
-	printf '%s\n' "$@" > "$W/svc/$n"
-}
 svc other "auth required $PAMDIR/pam_deny.so" "account required $PAMDIR/pam_deny.so"
 for s in sshd sudo; do
 	svc $s "auth required $MOD config=$C" "account required $MOD config=$C"
@@ -87,34 +71,7 @@ svc first-ign "auth required $PWDIR/pam_set_items.so" \
     "auth [ignore=ignore default=die] $MOD config=$C use_first_pass ignore_non_token" \
     "auth required $PAMDIR/pam_permit.so" \
     "account [ignore=ignore default=die] $MOD config=$C" "account required $PAMDIR/pam_permit.so"
-[ ${#RUN[@]} -gt 0 ] && chown -R nobody:nogroup "$W"
-
-AUDIT=$W/audit.log
-PWENV=(LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$W/svc
-    KZTOKEN_LOG_FILE=$AUDIT)
-
-# pam [-a FILE] SERVICE USER OP=CODE... < answers: runs one transaction;
-# sets $out (conversation and result lines), $res (the result line) and
-# $new (the audit lines it wrote).
-pam() {
-	local before
-	before=$(cat "$AUDIT" 2>/dev/null | wc -l)
-	out=$(timeout 30 "${RUN[@]}" env "${PWENV[@]}" "$W/kzpam" "$@" 2>>"$W/stderr")
-	res=$(grep '^result:' <<<"$out")
-	new=$(tail -n +$((before + 1)) "$AUDIT" 2>/dev/null)
-}
-has() {	# has NAME TEXT PATTERN: a fixed-string line match
-	if grep -qxF -- "$3" <<<"$2"; then t_pass "$1"; else t_fail "$1" "no line '$3' in: $2"; fi
-}
-hasre() { # hasre NAME TEXT REGEX
-	if grep -qE -- "$3" <<<"$2"; then t_pass "$1"; else t_fail "$1" "no match for /$3/ in: $2"; fi
-}
-fp() { printf '%s' "$1" | sha256sum | cut -c1-12; }
-# The kid in a JWT's header (token on stdin): the IdP's current key may
-# have been rotated by an earlier suite.
-kid_of() { /usr/bin/python3 -c 'import sys, json, base64
-h = sys.stdin.read().split(".")[0]
-print(json.loads(base64.urlsafe_b64decode(h + "=" * (-len(h) % 4)))["kid"])'; }
+pam_lib_own
 
 # parts TOKEN SIZE [END]: the token in lines of SIZE characters, then END
 parts() { printf '%s' "$1" | fold -w "$2"; printf '\n'; [ $# -gt 2 ] && printf '%s\n' "$3"; true; }

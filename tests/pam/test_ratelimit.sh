@@ -6,21 +6,17 @@
 # and a token already in the decision cache still logs in.  Each login is
 # its own process, so this also proves the limit lives in cache_dir.
 . "$(dirname "$0")/../lib.sh"
-
-W=$(mktemp -d /tmp/kztoken-pamrl.XXXXXX)
-chmod 755 "$W"
-trap 'rm -rf "$W"' EXIT
-pam_harness "ratelimit suite" "$W"
+. "$(dirname "$0")/pam_lib.sh"
+unset KZTOKEN_RATELIMIT		# the limiter itself is under test here
+pam_lib_init kztoken-pamrl
 C=$W/main/kz.conf
 kz_write_config "$C" "validation = introspect"
-sed -i -e "s|^client_secret_file = .*|client_secret_file = $W/idp/client_secret|" \
-    -e "s|^ca_file = .*|ca_file = $W/idp/ca.pem|" "$C"
+localize "$C"
 # pam_set_items.so copies PAM_RHOST from the environment into the item,
 # as sshd sets it.
 printf '%s\n' "auth required $PWDIR/pam_set_items.so" "auth required $MOD config=$C" \
     "account required $MOD config=$C" > "$W/svc/sshd"
-[ ${#RUN[@]} -gt 0 ] && chown -R nobody:nogroup "$W"
-AUDIT=$W/audit.log
+pam_lib_own
 
 # login RHOST TOKEN OP=CODE...: one transaction from RHOST; sets $res, $new
 login() {
