@@ -150,6 +150,15 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+static bool
+has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
 struct hdrsink {
 	struct kz_http *h;
 	struct kz_http_resp *resp;
@@ -175,7 +184,8 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 		v++;
 	if (strcasecmp(line, "Location") == 0) {
 		free(hs->resp->location);
-		hs->resp->location = strdup(v);
+		/* a Location with control bytes is no URL of ours */
+		hs->resp->location = has_control(v) ? NULL : strdup(v);
 	} else if (strcasecmp(line, "Retry-After") == 0) {
 		long s;
 
@@ -275,15 +285,6 @@ map_curl_error(CURLcode rc, bool overflow)
 	default:
 		return KZ_R_PROVIDER_ERROR;
 	}
-}
-
-static bool
-has_control(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s < 0x20 || *s == 0x7f)
-			return true;
-	return false;
 }
 
 static bool
