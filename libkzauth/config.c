@@ -218,7 +218,7 @@ set_value(struct parse *ps, const struct key *k, const char *value)
 
 	switch (k->type) {
 	case T_URL:
-		if (kz_url_allowed(value, true) != 0)
+		if (kz_url_syntax_ok(value, true) != 0)
 			return fail(ps, "[%s] %s: '%s' is not an https:// URL",
 			    sec, k->name, value);
 		/* FALLTHROUGH */
@@ -381,7 +381,7 @@ url_checks(struct parse *ps, struct kz_provider *p)
 		p->membership_url };
 
 	for (size_t i = 0; i < KZ_NELEM(urls); i++)
-		if (urls[i] && kz_url_allowed(urls[i], p->allow_http_loopback))
+		if (urls[i] && kz_url_syntax_ok(urls[i], p->allow_http_loopback))
 			return fail(ps, "[provider %s]: %s uses plain HTTP; "
 			    "only https, or http to loopback with "
 			    "allow_http_loopback = true", p->name, urls[i]);

@@ -7,8 +7,9 @@
  *
  * Rules: https only (http to loopback only when allowed), TLS always
  * verified, no redirects followed, no proxy from the environment (sudo
- * runs with the user's environment), bodies capped at KZ_MAX_BODY, secrets
- * only in headers or POST bodies, never in a URL.
+ * runs with the user's environment; setuid_env.c), bodies capped at
+ * KZ_MAX_BODY, secrets only in headers or POST bodies, never in a URL, no
+ * control byte anywhere in a request.  The URL rules are in url.c.
  */
 #include <ctype.h>
 #include <dlfcn.h>
@@ -36,6 +37,19 @@ struct kz_http {
 	time_t (*getdate)(const char *, const time_t *);
 };
 
+void *
+kz_curl_dlopen(void)
+{
+	/* before libcurl exists in this process: curl_global_init() opens
+	 * SSLKEYLOGFILE */
+	(void)dlerror();
+	if (kz_setuid_env_scrub() != 0)
+		return NULL;
+	/* NODELETE: libcurl and its TLS library must never be unloaded
+	 * under a host process that may still hold their state. */
+	return dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+}
+
 static struct kz_http *
 http_load(char *err, size_t errlen)
 {
@@ -43,11 +57,12 @@ http_load(char *err, size_t errlen)
 
 	if (h == NULL)
 		return NULL;
-	/* NODELETE: libcurl and its TLS library must never be unloaded
-	 * under a host process that may still hold their state. */
-	h->dl = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-	if (h->dl == NULL) {
-		snprintf(err, errlen, "cannot load libcurl.so.4: %s", dlerror());
+	if ((h->dl = kz_curl_dlopen()) == NULL) {
+		const char *why = dlerror();
+
+		snprintf(err, errlen, "cannot load libcurl.so.4: %s", why ?
+		    why : "a setuid process whose environment could not be "
+		    "cleaned of SSLKEYLOGFILE, CURL_*, proxies");
 		free(h);
 		return NULL;
 	}
@@ -96,37 +111,6 @@ kz_http_resp_free(struct kz_http_resp *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static bool
-host_is_loopback(const char *host, size_t n)
-{
-	return (n == 9 && strncasecmp(host, "localhost", 9) == 0) ||
-	    (n >= 7 && strncmp(host, "127.", 4) == 0) ||
-	    (n == 5 && strncmp(host, "[::1]", 5) == 0);
-}
-
-int
-kz_url_allowed(const char *url, bool allow_http_loopback)
-{
-	const char *host;
-	size_t n;
-
-	if (url == NULL)
-		return -1;
-	for (const char *c = url; *c; c++)
-		if ((unsigned char)*c <= 0x20 || *c == 0x7f)
-			return -1;
-	if (strncasecmp(url, "https://", 8) == 0)
-		return url[8] != '\0' && url[8] != '/' ? 0 : -1;
-	if (!allow_http_loopback || strncasecmp(url, "http://", 7) != 0)
-		return -1;
-	host = url + 7;
-	if (*host == '[')
-		n = strcspn(host, "]") + 1;
-	else
-		n = strcspn(host, ":/?#");
-	return host_is_loopback(host, n) ? 0 : -1;
-}
-
 struct sink {
 	struct kz_http_resp *resp;
 	size_t cap;
@@ -166,6 +150,15 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
+static bool
+has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
 struct hdrsink {
 	struct kz_http *h;
 	struct kz_http_resp *resp;
@@ -191,7 +184,8 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 		v++;
 	if (strcasecmp(line, "Location") == 0) {
 		free(hs->resp->location);
-		hs->resp->location = strdup(v);
+		/* a Location with control bytes is no URL of ours */
+		hs->resp->location = has_control(v) ? NULL : strdup(v);
 	} else if (strcasecmp(line, "Retry-After") == 0) {
 		long s;
 
@@ -293,6 +287,55 @@ map_curl_error(CURLcode rc, bool overflow)
 	}
 }
 
+static bool
+name_printable(const char *s, size_t n)
+{
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || (unsigned char)s[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* A CR or LF in anything that becomes part of the request would let a
+ * secret file or a config value add headers of its own (Kaizala sends the
+ * client secret as a header).  Names what is wrong, never its value. */
+static int
+request_clean(const struct kz_http_req *req, char *err, size_t errlen)
+{
+	if (req->method == NULL || (strcmp(req->method, "GET") != 0 &&
+	    strcmp(req->method, "POST") != 0)) {
+		snprintf(err, errlen, "HTTP method not GET or POST");
+		return -1;
+	}
+	if (req->basic_user != NULL && has_control(req->basic_user)) {
+		snprintf(err, errlen, "client_id holds a control character");
+		return -1;
+	}
+	if (req->basic_pass != NULL && has_control(req->basic_pass)) {
+		snprintf(err, errlen, "the client secret holds a control "
+		    "character");
+		return -1;
+	}
+	for (size_t i = 0; req->headers && req->headers[i]; i++) {
+		const char *hd = req->headers[i];
+		size_t n = strcspn(hd, ":");
+
+		if (!has_control(hd) && hd[n] == ':' && n > 0)
+			continue;
+		/* the name alone, and only when it is printable */
+		if (hd[n] == ':' && name_printable(hd, n))
+			snprintf(err, errlen, "the value of HTTP header %.*s "
+			    "holds a control character", (int)n, hd);
+		else
+			snprintf(err, errlen, "an HTTP header name is empty "
+			    "or not printable");
+		return -1;
+	}
+	return 0;
+}
+
 int
 kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
     struct kz_http_resp *resp)
@@ -311,6 +354,10 @@ kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
 		resp->fail = KZ_R_CONFIG;
 		snprintf(resp->err, sizeof(resp->err), "URL not allowed "
 		    "(https only; http only to loopback when allowed)");
+		return -1;
+	}
+	if (request_clean(req, resp->err, sizeof(resp->err)) != 0) {
+		resp->fail = KZ_R_CONFIG;
 		return -1;
 	}
 	if ((left = kz_deadline_left(ctx)) <= 0) {
@@ -337,6 +384,7 @@ kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
 	h->easy_setopt(h->curl, CURLOPT_PROTOCOLS_STR,
 	    req->allow_http_loopback ? "http,https" : "https");
 	h->easy_setopt(h->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	h->easy_setopt(h->curl, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 	h->easy_setopt(h->curl, CURLOPT_PROXY, "");
 	h->easy_setopt(h->curl, CURLOPT_SSL_VERIFYPEER, 1L);
 	h->easy_setopt(h->curl, CURLOPT_SSL_VERIFYHOST, 2L);

@@ -252,8 +252,17 @@ KZ_HIDDEN void kz_http_free(struct kz_http *http);
  * that is wiped when grown; *buf is malloc'd. */
 KZ_HIDDEN int kz_form_add(char **buf, size_t *len, const char *key,
     const char *val);
-/* Checks a URL against the scheme rules; 0 when usable. */
+/* URL rules of DESIGN §4 (url.c); 0 when usable.  kz_url_allowed() also
+ * asks libcurl's URL parser (loading libcurl); kz_url_syntax_ok() is the
+ * libcurl-free half, for config parsing on the fast path. */
 KZ_HIDDEN int kz_url_allowed(const char *url, bool allow_http_loopback);
+KZ_HIDDEN int kz_url_syntax_ok(const char *url, bool allow_http_loopback);
+/* dlopen()s libcurl.so.4 (NODELETE) after kz_setuid_env_scrub(); NULL
+ * when it cannot, or when the environment could not be cleaned. */
+KZ_HIDDEN void *kz_curl_dlopen(void);
+/* In a setuid/setgid process, removes the variables that would steer
+ * libcurl or OpenSSL (setuid_env.c); -1 if one stayed. */
+KZ_HIDDEN int kz_setuid_env_scrub(void);
 
 /* ---- keys (jwk.c, jwks.c) ---- */
 

@@ -78,6 +78,15 @@ kz_read_client_secret(kz_ctx *ctx, struct kz_provider *p, char *err,
 		    p->client_secret_file);
 		return NULL;
 	}
+	/* it becomes an HTTP header (Kaizala): CR/LF would add headers */
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)buf[i] < 0x20 || buf[i] == 0x7f) {
+			kz_free_secret(buf);
+			snprintf(err, errlen, "%s: the secret holds a control "
+			    "character (CR, LF, tab...); only one trailing "
+			    "newline is allowed", p->client_secret_file);
+			return NULL;
+		}
 	return buf;
 }
 

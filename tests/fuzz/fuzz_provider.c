@@ -5,24 +5,12 @@
  * (oauth2 and Kaizala dialects).  Input: one byte picks the endpoint, one
  * the HTTP status, one the headers; the rest is the body.
  */
-#include "fuzz_common.h"
+#include "fuzz_answers.h"
 #include "fake_http.h"
 
 #include <openssl/hmac.h>
 
 int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size);
-
-/* An opaque token, an HS256 JWT that verifies (so revocation_check
- * reaches introspection), and an RS256 JWT whose kid is unknown (so the
- * JWKS is fetched). */
-#define OPAQUE "opaque-token-0123456789abcdef"
-#define HS256_JWT \
-	"eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9." \
-	"eyJpc3MiOiJodHRwczovL2lkcC50ZXN0IiwiYXVkIjoiaG9zdC1mbGVldCIsInN1YiI6InUtYWxpY2UiLCJwcmVmZXJyZWRfdXNlcm5hbWUiOiJhbGljZSIsImlhdCI6MTcwMDAwMDAwMCwiZXhwIjoyMDAwMDAwMDAwLCJqdGkiOiJqMSJ9." \
-	"SIG"
-#define RS256_JWT \
-	"eyJhbGciOiJSUzI1NiIsImtpZCI6Im5ldyJ9.eyJpc3MiOiJodHRwczovL2lkcC50ZXN0In0." \
-	"AAAA"
 
 static char hs256[1024];
 
@@ -46,35 +34,6 @@ sign_hs256(void)
 	sig = kz_b64url_encode(mac, maclen);
 	snprintf(hs256, sizeof(hs256), "%.*s.%s", (int)silen, si, sig);
 	free(sig);
-}
-
-static void
-decide(kz_ctx *ctx, const char *tok, const char *service)
-{
-	kz_request req = { .token = tok, .token_len = strlen(tok),
-		.user = "alice", .service = service };
-	kz_result res;
-
-	kz_decide(ctx, &req, &res);
-	kz_result_clear(&res);
-}
-
-static void
-refresh(kz_ctx *ctx, const char *name)
-{
-	struct kz_enr e = { 0 };
-	kz_result res = { 0 };
-
-	e.name = strdup(name);
-	e.provider = strdup("p");
-	e.subject = strdup("ops-admins");
-	e.group = true;
-	e.refresh_token = strdup("refresh-token-0123456789");
-	e.refresh_exp = FUZZ_NOW + 86400;
-	(void)kz_refresh_once(ctx, kz_config_provider(ctx->cfg, "p"), &e, 0,
-	    &res);
-	kz_result_clear(&res);
-	kz_enr_clear(&e);
 }
 
 int

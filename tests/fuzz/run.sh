@@ -13,7 +13,7 @@ shift $(( $# > 0 ? 1 : 0 ))
 KZ_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$KZ_ROOT" || exit 1
 out=$KZ_ROOT/build/fuzz
-all_targets="token jwks provider config store"
+all_targets="token jwks provider config store http"
 targets=${*:-$all_targets}
 
 CC=${FUZZ_CC:-clang}
@@ -42,7 +42,7 @@ $CC $CFL $SAN -fsanitize=fuzzer-no-link -Dkz_http_do=kz_http_do_real \
 	-c -o "$out/obj/http_renamed.o" libkzauth/http.c || exit 1
 lib_real=$(ls "$out"/obj/*.o | grep -v -e http_renamed.o)
 lib_fake=$(ls "$out"/obj/*.o | grep -v -e '/http.o$')
-LIBS="-ljansson -lcrypto -linih -ldl"
+LIBS="-ljansson -lcrypto -linih -ldl -pthread"
 for t in $targets; do
 	case $t in
 	provider) objs="$lib_fake tests/fuzz/fake_http.c" ;;
