@@ -48,8 +48,24 @@ steers_tls(const char *var, size_t n)
 	    (n >= 6 && strncasecmp(var + n - 6, "_proxy", 6) == 0);
 }
 
-/* 0 when nothing of the kind is left; -1 (refuse the network) if a
- * variable could not be removed. */
+/* Drops entry i of the process's own environment array, whatever hooks
+ * sit on unsetenv(): the pointers after it move down by one. */
+static void
+drop_entry(size_t i)
+{
+	for (; environ[i] != NULL; i++)
+		environ[i] = environ[i + 1];
+}
+
+/*
+ * 0 when nothing of the kind is left; -1 (refuse the network) if a
+ * variable could not be removed.  Two copies may hold it: sudo puts hooks
+ * on getenv() and unsetenv() that work on its own copy of the
+ * environment (the one libcurl's getenv() then reads), while the process's
+ * environ array stays as it was.  So each variable is removed through
+ * unsetenv(), checked through getenv() (the way libcurl reads it), and
+ * then dropped from environ by hand if it is still there.
+ */
 int
 kz_setuid_env_scrub(void)
 {
@@ -68,9 +84,12 @@ kz_setuid_env_scrub(void)
 		}
 		memcpy(name, var, n);
 		name[n] = '\0';
-		/* unsetenv() shifts the entries after it down by one */
-		if (unsetenv(name) != 0 || environ[i] == var)
+		if (unsetenv(name) != 0 || getenv(name) != NULL)
 			return -1;
+		/* unsetenv() shifted the entries down, or a hook left the
+		 * array alone: then drop the entry here */
+		if (environ[i] == var)
+			drop_entry(i);
 	}
 	return 0;
 }
