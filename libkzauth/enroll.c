@@ -103,7 +103,7 @@ refresh_locked(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
     unsigned flags, kz_result *res)
 {
 	struct kz_atomic tx;
-	char err[512];
+	char err[512], err2[512];
 	kz_verdict v;
 
 	if (kz_store_begin(ctx, e, &tx, err, sizeof(err)) != 0) {
@@ -116,11 +116,20 @@ refresh_locked(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	v = kz_refresh_once(ctx, p, e, flags, res);
 	if (kz_store_commit(ctx, &tx, e, err, sizeof(err)) != 0) {
 		/* The provider may have rotated: the new access token must
-		 * not be used before its refresh token is safe. */
+		 * not be used before its refresh token is safe.  Without it
+		 * the file is smaller than the one reserved (now freed). */
 		kz_log(ctx, LOG_ERR, "enrollment=%s: cannot store the "
 		    "refreshed enrollment: %s", e->name, err);
 		kz_free_secret(e->access_token);
 		e->access_token = NULL;
+		e->access_exp = e->access_iat = 0;
+		e->state = KZ_ENR_ERROR;
+		snprintf(e->message, sizeof(e->message), "the store could not "
+		    "take the whole answer: its access token was dropped");
+		if (kz_store_save(ctx, e, err2, sizeof(err2)) != 0)
+			kz_log(ctx, LOG_ERR, "enrollment=%s: cannot store it "
+			    "without its access token either: %s", e->name,
+			    err2);
 		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "cannot store "
 		    "enrollment %s (%s); the new tokens were not used",
 		    e->name, err);

@@ -31,6 +31,7 @@
  * token and an access token, maybe from two answers. */
 #define TOKEN_MAX KZ_MAX_BODY
 #define ENR_MAX_FILE (2 * KZ_MAX_BODY + 64 * 1024)
+#define STORE_RESERVE (32 * 1024)	/* beyond the current file's size */
 
 static const char *const state_names[] = {
 	[KZ_ENR_ACTIVE] = "active",
@@ -516,8 +517,10 @@ kz_store_begin(kz_ctx *ctx, const struct kz_enr *e, struct kz_atomic *tx,
 	explicit_bzero(txt, len);
 	free(txt);
 	sweep_tmp(ctx, e->name);
-	/* whatever one answer brings (tokens, message, URLs) fits in it */
-	rc = kz_atomic_begin(tx, path, 0600, len + KZ_MAX_BODY, err, errlen);
+	/* Room for the answer: tokens of a provider keep their size, so the
+	 * current file and a generous margin.  An answer larger still is
+	 * kept without its access token (refresh_locked). */
+	rc = kz_atomic_begin(tx, path, 0600, len + STORE_RESERVE, err, errlen);
 	return rc;
 }
 
