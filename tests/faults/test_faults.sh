@@ -10,7 +10,8 @@
 #    due once it is put right, and a 429 received then does not block;
 #  - a SIGSTOPped lock holder: readers with a valid token do not wait;
 #  - 50 forced refreshes at once coalesce;
-#  - 200 kill -9s of rotating refreshes at a provider with a grace: no loss.
+#  - 200 kill -9s of rotating refreshes at a provider with a grace: no loss
+#    (and doctor names the risk where there is none).
 # (Answers cut at every byte are in tests/unit/test_refresh.c.)
 . "$(dirname "$0")/../lib.sh"
 
@@ -166,4 +167,9 @@ t_check "200 kill -9s: the stored token always valid at the provider (grace)" 0 
 "$KZ" refresh kill > /dev/null 2>&1
 t_check "and the next refresh works" 0 "$?"
 t_check "leaving the current token stored" current "$(rt_state kill)"
+
+# ---- finding 13: doctor names the risk of a rotating provider ----
+o=$("$KZ" doctor 2>&1)
+grep "enrollment kill" <<<"$o" | grep -q "rotates refresh tokens" &&
+    t_pass "doctor names the crash risk of a rotating provider" || t_fail "doctor risk" "$o"
 t_done
