@@ -1,7 +1,9 @@
 /*
  * enroll.c - the enrollment lifecycle behind `kztoken enroll`, `list`,
- * `refresh`, `token` and `revoke`: each operation takes the enrollment's
- * lock, so concurrent callers send one refresh request between them.
+ * `refresh`, `token` and `revoke`: each operation that may ask the
+ * provider takes the enrollment's lock, so concurrent callers send one
+ * refresh request between them; a caller served by a valid cached token
+ * reads the store without it.
  */
 #include <stdio.h>
 #include <stdlib.h>
