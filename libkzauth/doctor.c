@@ -145,6 +145,22 @@ check_provider(struct doc *d, struct kz_provider *p)
 	ctx->deadline_ms = 0;
 }
 
+/* Whether the provider of an enrollment was seen rotating its refresh
+ * token (the store keeps the fingerprint of the one it replaced). */
+static bool
+rotates(kz_ctx *ctx, const char *name)
+{
+	struct kz_enr e;
+	char err[256];
+	bool r;
+
+	if (kz_store_load(ctx, name, &e, err, sizeof(err)) != 1)
+		return false;
+	r = e.previous_fp[0] != '\0';
+	kz_enr_clear(&e);
+	return r;
+}
+
 static void
 check_enrollments(struct doc *d)
 {
@@ -166,8 +182,11 @@ check_enrollments(struct doc *d)
 		snprintf(check, sizeof(check), "enrollment %s", e->name);
 		switch (e->state) {
 		case KZ_ENR_ACTIVE:
-			report(d, 0, KZ_OK, check, "active (%s %s)", e->kind,
-			    e->subject);
+			report(d, 0, KZ_OK, check, "active (%s %s)%s", e->kind,
+			    e->subject, rotates(d->ctx, e->name) ? "; its "
+			    "provider rotates refresh tokens: where it keeps no "
+			    "grace for the previous one (node-oidc-provider), a "
+			    "crash during a refresh ends the enrollment" : "");
 			break;
 		case KZ_ENR_EXPIRING:
 			report(d, 1, KZ_OK, check, "expiring: the refresh token "

@@ -1,7 +1,9 @@
 /*
  * enroll.c - the enrollment lifecycle behind `kztoken enroll`, `list`,
- * `refresh`, `token` and `revoke`: each operation takes the enrollment's
- * lock, so concurrent callers send one refresh request between them.
+ * `refresh`, `token` and `revoke`: each operation that may ask the
+ * provider takes the enrollment's lock, so concurrent callers send one
+ * refresh request between them; a caller served by a valid cached token
+ * reads the store without it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,35 +45,154 @@ kz_enr_info(kz_ctx *ctx, const struct kz_enr *e, kz_enrollment_info *i)
 	snprintf(i->message, sizeof(i->message), "%s", e->message);
 }
 
-/* Refreshes under the lock; what the store holds afterwards is what the
- * provider accepts, and it is on disk before a new access token leaves. */
+/* A copy of a valid access token for the caller; v is the verdict of a
+ * refresh that may have failed meanwhile. */
+static kz_verdict
+give_token(kz_ctx *ctx, const struct kz_enr *e, kz_verdict v, char **token,
+    kz_result *res)
+{
+	if (!kz_enr_access_valid(ctx, e))
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "enrollment %s has no valid access token (%s)", e->name,
+		    e->message[0] ? e->message : "not refreshed");
+	if ((*token = strdup(e->access_token)) == NULL)
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	if (v != KZ_OK)
+		kz_log(ctx, LOG_NOTICE, "enrollment=%s: %s; the cached access "
+		    "token is still valid", e->name, res->detail);
+	return kz_set(res, KZ_OK, KZ_R_NONE, NULL);
+}
+
+/* What a caller that needs no request can be answered from a store file
+ * read without the lock (it is only ever replaced by rename): a valid
+ * token that is not due, or "not due" for refresh --if-due.  A reader
+ * never waits behind a refresher, nor needs a writable store. */
+static bool
+answer_unlocked(kz_ctx *ctx, const struct kz_enr *e, unsigned flags,
+    bool force, char **token, kz_result *res)
+{
+	kz_enr_state st = kz_enr_state_now(ctx, e);
+
+	if (force || st == KZ_ENR_REVOKED || st == KZ_ENR_EXPIRED ||
+	    kz_config_provider(ctx->cfg, e->provider) == NULL ||
+	    kz_enr_due(ctx, e))
+		return false;
+	if (token != NULL)
+		return give_token(ctx, e, kz_set(res, KZ_OK, KZ_R_NONE,
+		    "not due"), token, res) == KZ_OK;
+	if (st == KZ_ENR_ERROR && !(flags & KZ_REFRESH_IF_DUE))
+		return false;
+	kz_set(res, KZ_OK, KZ_R_NONE, "not due");
+	return true;
+}
+
+/* Whether another process refreshed between two reads of the store. */
+static bool
+refreshed_meanwhile(const struct kz_enr *before, const struct kz_enr *now)
+{
+	return before->last_refresh != now->last_refresh ||
+	    strcmp(before->refresh_token, now->refresh_token) != 0 ||
+	    (before->access_token == NULL) != (now->access_token == NULL) ||
+	    (now->access_token != NULL && strcmp(before->access_token,
+	    now->access_token) != 0);
+}
+
+/* One refresh under the lock: the store's space is reserved first (a full
+ * or read-only disk sends nothing), and whatever the provider answered is
+ * on disk before a new access token leaves. */
+static kz_verdict
+refresh_locked(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
+    unsigned flags, kz_result *res)
+{
+	struct kz_atomic tx;
+	char err[512], err2[512];
+	kz_verdict v;
+
+	if (kz_store_begin(ctx, e, &tx, err, sizeof(err)) != 0) {
+		kz_log(ctx, LOG_ERR, "enrollment=%s: not refreshed, the store "
+		    "cannot take the answer: %s", e->name, err);
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "enrollment %s: "
+		    "not refreshed, nothing was sent: the store cannot take "
+		    "the answer (%s)", e->name, err);
+	}
+	v = kz_refresh_once(ctx, p, e, flags, res);
+	if (kz_store_commit(ctx, &tx, e, err, sizeof(err)) != 0) {
+		/* The provider may have rotated: the new access token must
+		 * not be used before its refresh token is safe.  Without it
+		 * the file is smaller than the one reserved (now freed). */
+		kz_log(ctx, LOG_ERR, "enrollment=%s: cannot store the "
+		    "refreshed enrollment: %s", e->name, err);
+		kz_free_secret(e->access_token);
+		e->access_token = NULL;
+		e->access_exp = e->access_iat = 0;
+		e->state = KZ_ENR_ERROR;
+		snprintf(e->message, sizeof(e->message), "the store could not "
+		    "take the whole answer: its access token was dropped");
+		if (kz_store_save(ctx, e, err2, sizeof(err2)) != 0)
+			kz_log(ctx, LOG_ERR, "enrollment=%s: cannot store it "
+			    "without its access token either: %s", e->name,
+			    err2);
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "cannot store "
+		    "enrollment %s (%s); the new tokens were not used",
+		    e->name, err);
+	}
+	if (v == KZ_OK)
+		kz_set(res, KZ_OK, KZ_R_NONE, "refreshed");
+	return v;
+}
+
+/* Refreshes under the lock when needed; what the store holds afterwards
+ * is what the provider accepts. */
 kz_verdict
 kz_enr_access(kz_ctx *ctx, const char *name, unsigned flags, bool force,
     char **token, kz_result *res)
 {
-	struct kz_enr e;
+	struct kz_enr seen, e;
 	struct kz_provider *p;
 	char err[512];
 	kz_verdict v = KZ_OK;
 	kz_enr_state st;
 	int fd, rc;
-	bool cached_ok;
 
 	if (token != NULL)
 		*token = NULL;
-	if ((fd = kz_store_lock(ctx, name, err, sizeof(err))) < 0)
-		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
+	if ((rc = kz_store_load(ctx, name, &seen, err, sizeof(err))) <= 0) {
+		if (rc == 0)
+			return kz_set(res, KZ_ERROR, KZ_R_CONFIG,
+			    "no enrollment named %s in %s", name,
+			    ctx->cfg->store_dir);
+		return store_error(res, err);
+	}
+	if (answer_unlocked(ctx, &seen, flags, force, token, res)) {
+		kz_enr_clear(&seen);
+		return KZ_OK;
+	}
+	if ((fd = kz_store_lock(ctx, name, err, sizeof(err))) < 0) {
+		kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
+		/* the refresh is someone else's (or impossible): a still
+		 * valid token serves */
+		v = token != NULL ? give_token(ctx, &seen, KZ_ERROR, token,
+		    res) : KZ_ERROR;
+		if (v != KZ_OK)
+			kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
+		goto out_unlocked;
+	}
 	/* A caller of its own (not a login) gets its full deadline back
 	 * after waiting for another refresher. */
 	if (flags & KZ_REFRESH_WAIT)
 		kz_deadline_start(ctx);
 	if ((rc = kz_store_load(ctx, name, &e, err, sizeof(err))) <= 0) {
 		kz_store_unlock(fd);
-		if (rc == 0)
-			return kz_set(res, KZ_ERROR, KZ_R_CONFIG,
-			    "no enrollment named %s in %s", name,
-			    ctx->cfg->store_dir);
-		return store_error(res, err);
+		v = rc == 0 ? kz_set(res, KZ_ERROR, KZ_R_CONFIG, "enrollment "
+		    "%s was removed meanwhile", name) : store_error(res, err);
+		goto out_unlocked;
+	}
+	/* Forced refreshes coalesce: one that finds the enrollment
+	 * refreshed since it looked is served by that refresh. */
+	if (force && refreshed_meanwhile(&seen, &e) && !kz_enr_due(ctx, &e)) {
+		kz_debug(ctx, "enrollment %s: refreshed meanwhile by another "
+		    "process", name);
+		force = false;
 	}
 	if ((p = kz_config_provider(ctx->cfg, e.provider)) == NULL) {
 		v = kz_set(res, KZ_ERROR, KZ_R_CONFIG, "enrollment %s names "
@@ -92,63 +213,99 @@ kz_enr_access(kz_ctx *ctx, const char *name, unsigned flags, bool force,
 		    "kztoken enroll %s", name, name);
 		goto out;
 	}
-	cached_ok = e.access_token != NULL && e.access_exp > kz_now(ctx);
 	kz_set(res, KZ_OK, KZ_R_NONE, "not due");
-	if (force || kz_enr_due(ctx, &e) || st == KZ_ENR_ERROR) {
-		if (!force && (flags & KZ_REFRESH_IF_DUE) && !kz_enr_due(ctx,
-		    &e)) {
-			goto give;	/* error state, but not due: no request */
-		}
-		v = kz_refresh_once(ctx, p, &e, flags, res);
-		if (kz_store_save(ctx, &e, err, sizeof(err)) != 0) {
-			/* The provider may have rotated: the new access token
-			 * must not be used before its refresh token is safe.
-			 * The previous one stays valid until the new one is
-			 * first used (the grace most providers keep). */
-			kz_log(ctx, LOG_ERR, "enrollment=%s: cannot store the "
-			    "refreshed enrollment: %s", name, err);
-			kz_free_secret(e.access_token);
-			e.access_token = NULL;
-			v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "cannot store "
-			    "enrollment %s (%s); the new tokens were not used",
-			    name, err);
+	if (force || kz_enr_due(ctx, &e) || (st == KZ_ENR_ERROR &&
+	    !(flags & KZ_REFRESH_IF_DUE))) {
+		bool cached_ok = kz_enr_access_valid(ctx, &e);
+
+		v = refresh_locked(ctx, p, &e, flags, res);
+		/* a still valid access token serves while the provider is
+		 * merely unavailable */
+		if (v != KZ_OK && !(v == KZ_UNAVAILABLE && token != NULL &&
+		    cached_ok))
 			goto out;
-		}
-		if (v == KZ_OK)
-			kz_set(res, KZ_OK, KZ_R_NONE, "refreshed");
-		if (v != KZ_OK) {
-			/* a still valid access token serves while the
-			 * provider is merely unavailable */
-			if (v == KZ_UNAVAILABLE && token != NULL && cached_ok &&
-			    e.access_token != NULL)
-				goto give;
-			goto out;
-		}
 	}
-give:
-	if (token != NULL) {
-		if (e.access_token == NULL || e.access_exp <= kz_now(ctx)) {
-			v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
-			    "enrollment %s has no valid access token (%s)",
-			    name, e.message[0] ? e.message : "not refreshed");
-			goto out;
-		}
-		if ((*token = strdup(e.access_token)) == NULL) {
-			v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
-			    "out of memory");
-			goto out;
-		}
-		if (v != KZ_OK)
-			kz_log(ctx, LOG_NOTICE, "enrollment=%s: refresh failed "
-			    "(%s); the cached access token is still valid",
-			    name, res->detail);
-		v = KZ_OK;
-	}
+	if (token != NULL)
+		v = give_token(ctx, &e, v, token, res);
 out:
-	if (v != KZ_OK)
-		set_enrollment(res, name);
 	kz_enr_clear(&e);
 	kz_store_unlock(fd);
+out_unlocked:
+	if (v != KZ_OK)
+		set_enrollment(res, name);
+	kz_enr_clear(&seen);
+	return v;
+}
+
+/* What enroll keeps of an existing enrollment of the same name: it may
+ * not be replaced (active without force), its provider's remembered 429
+ * holds, and a token it superseded by rotation is never sent again (a
+ * provider that detects reuse would revoke the chain). */
+static kz_verdict
+check_existing(kz_ctx *ctx, const char *name, const struct kz_enr *old,
+    const char *refresh_token, unsigned flags, struct kz_enr *e,
+    kz_result *res)
+{
+	kz_enr_state st = kz_enr_state_now(ctx, old);
+	char fp[13];
+
+	kz_fingerprint(refresh_token, strlen(refresh_token), fp);
+	if (old->previous_fp[0] && strcmp(old->previous_fp, fp) == 0)
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "this refresh token "
+		    "(fp=%s) was already rotated by the provider and enrollment "
+		    "%s holds its successor: nothing sent (sending it again "
+		    "can revoke the chain); run kztoken refresh %s", fp, name,
+		    name);
+	if ((st == KZ_ENR_ACTIVE || st == KZ_ENR_EXPIRING) &&
+	    !(flags & KZ_ENROLL_FORCE))
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "enrollment %s exists "
+		    "and is %s (--force replaces it)", name,
+		    kz_enr_state_name(st));
+	if (strcmp(old->provider, e->provider) == 0)
+		e->retry_after_until = old->retry_after_until;
+	return KZ_OK;
+}
+
+/* After the proving refresh: what must be on disk.  A rotation is kept
+ * even when the answer was unusable (state error, the command says so); a
+ * 429 is remembered; anything else that changed nothing stores nothing. */
+static kz_verdict
+keep_enrollment(kz_ctx *ctx, struct kz_atomic *tx, struct kz_enr *e,
+    struct kz_enr *old, bool have_old, const char *given, kz_verdict v,
+    kz_result *res)
+{
+	bool rotated = strcmp(e->refresh_token, given) != 0;
+	char err[512], why[256];
+
+	snprintf(why, sizeof(why), "%s", res->detail);
+	if (v == KZ_OK || rotated) {
+		if (kz_store_commit(ctx, tx, e, err, sizeof(err)) != 0)
+			return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "%s", err);
+		if (v != KZ_OK)
+			kz_set(res, v, res->reason, "%s; enrollment %s is stored "
+			    "with the rotated refresh token (state error): run "
+			    "kztoken refresh %s, do not enroll the old token "
+			    "again", why, e->name, e->name);
+		return v;
+	}
+	if (res->reason != KZ_R_RATE_LIMITED || e->retry_after_until == 0) {
+		kz_atomic_abort(tx);
+		return v;	/* nothing changed at the provider */
+	}
+	if (have_old) {
+		kz_atomic_abort(tx);
+		old->retry_after_until = e->retry_after_until;
+		e = old;
+	} else {
+		e->state = KZ_ENR_ERROR;
+		snprintf(e->message, sizeof(e->message), "rate limited before "
+		    "the refresh token was proven: run kztoken refresh %s",
+		    e->name);
+	}
+	if ((have_old ? kz_store_save(ctx, e, err, sizeof(err)) :
+	    kz_store_commit(ctx, tx, e, err, sizeof(err))) != 0)
+		kz_log(ctx, LOG_ERR, "enrollment=%s: cannot remember the 429: "
+		    "%s", e->name, err);
 	return v;
 }
 
@@ -157,8 +314,9 @@ kz_enroll(kz_ctx *ctx, const char *name, const char *provider, int is_group,
     const char *subject, const char *refresh_token, unsigned flags,
     kz_result *res)
 {
-	struct kz_enr e = { 0 }, old;
+	struct kz_enr e = { 0 }, old = { 0 };
 	struct kz_provider *p;
+	struct kz_atomic tx;
 	char err[512];
 	kz_verdict v;
 	int fd, rc;
@@ -191,18 +349,6 @@ kz_enroll(kz_ctx *ctx, const char *name, const char *provider, int is_group,
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s (--force "
 		    "replaces it)", err);
 	}
-	if (rc > 0) {
-		kz_enr_state st = kz_enr_state_now(ctx, &old);
-
-		kz_enr_clear(&old);
-		if ((st == KZ_ENR_ACTIVE || st == KZ_ENR_EXPIRING) &&
-		    !(flags & KZ_ENROLL_FORCE)) {
-			kz_store_unlock(fd);
-			return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "enrollment "
-			    "%s exists and is %s (--force replaces it)", name,
-			    kz_enr_state_name(st));
-		}
-	}
 	e.name = strdup(name);
 	e.provider = strdup(p->name);
 	e.subject = strdup(subject);
@@ -214,16 +360,18 @@ kz_enroll(kz_ctx *ctx, const char *name, const char *provider, int is_group,
 		v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
 		goto out;
 	}
-	/* one refresh proves the token (and the client) before storing */
-	v = kz_refresh_once(ctx, p, &e, flags | KZ_REFRESH_WAIT, res);
-	if (v != KZ_OK && strcmp(e.refresh_token, refresh_token) == 0)
-		goto out;	/* nothing changed at the provider: store nothing */
-	/* Success, or the provider rotated even though the answer was not
-	 * usable: the new refresh token must not be lost. */
-	if (kz_store_save(ctx, &e, err, sizeof(err)) != 0) {
-		v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "%s", err);
+	if (rc > 0 && (v = check_existing(ctx, name, &old, refresh_token,
+	    flags, &e, res)) != KZ_OK)
+		goto out;
+	/* the answer must have room on disk before the provider rotates */
+	if (kz_store_begin(ctx, &e, &tx, err, sizeof(err)) != 0) {
+		v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "not enrolled, nothing "
+		    "was sent: the store cannot take the answer (%s)", err);
 		goto out;
 	}
+	/* one refresh proves the token (and the client) before storing */
+	v = kz_refresh_once(ctx, p, &e, flags | KZ_REFRESH_WAIT, res);
+	v = keep_enrollment(ctx, &tx, &e, &old, rc > 0, refresh_token, v, res);
 	if (v == KZ_OK) {
 		char fp[13];
 
@@ -237,6 +385,7 @@ out:
 	if (v != KZ_OK)
 		set_enrollment(res, name);
 	kz_enr_clear(&e);
+	kz_enr_clear(&old);
 	kz_store_unlock(fd);
 	return v;
 }

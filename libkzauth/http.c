@@ -429,6 +429,7 @@ kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
 		snprintf(resp->err, sizeof(resp->err), "%s",
 		    sink.overflow || rc == CURLE_FILESIZE_EXCEEDED ?
 		    "answer larger than 1 MiB" : h->easy_strerror(rc));
+		resp->cut_status = resp->status;	/* body: what arrived */
 		resp->status = 0;
 		return -1;
 	}

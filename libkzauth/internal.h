@@ -5,6 +5,7 @@
 #ifndef KZ_INTERNAL_H
 #define KZ_INTERNAL_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
@@ -184,6 +185,10 @@ KZ_HIDDEN int kz_json_time(json_t *o, const char *key, int64_t *out);
 /* An array of strings, or one string of names separated by commas or
  * spaces, into a list.  Returns -1 when present with another type. */
 KZ_HIDDEN int kz_json_names(json_t *o, const char *key, struct kz_strv *out);
+/* One string member of a top-level JSON object whose text may be cut
+ * short or broken after it (salvage.c); malloc'd, or NULL. */
+KZ_HIDDEN char *kz_json_salvage_str(const char *body, size_t len,
+    const char *key);
 /* Parses at most KZ_MAX_BODY bytes, nesting at most KZ_MAX_JSON_DEPTH. */
 KZ_HIDDEN json_t *kz_json_parse(const char *buf, size_t len);
 
@@ -210,6 +215,17 @@ KZ_HIDDEN int kz_read_file(const char *path, unsigned flags, size_t max,
  * writable, not a symlink.  With create, makes it 0700 when missing. */
 KZ_HIDDEN int kz_check_dir(const char *path, bool create, char *err,
     size_t errlen);
+/* The same in two steps: begin creates the temp file (reserving space);
+ * commit writes, renames and ends it; abort removes it. */
+struct kz_atomic {
+	int fd;
+	char tmp[PATH_MAX], path[PATH_MAX];
+};
+KZ_HIDDEN int kz_atomic_begin(struct kz_atomic *tx, const char *path,
+    mode_t mode, size_t reserve, char *err, size_t errlen);
+KZ_HIDDEN int kz_atomic_commit(struct kz_atomic *tx, const char *data,
+    size_t len, char *err, size_t errlen);
+KZ_HIDDEN void kz_atomic_abort(struct kz_atomic *tx);
 /* Atomic replace: temp file, fsync, rename, fsync of the directory. */
 KZ_HIDDEN int kz_write_file_atomic(const char *path, const char *data,
     size_t len, mode_t mode, char *err, size_t errlen);
@@ -241,6 +257,7 @@ struct kz_http_resp {
 	long retry_after;		/* seconds, or -1 */
 	int64_t date;			/* Date header as epoch, or 0 */
 	kz_reason fail;			/* KZ_R_NONE when a status arrived */
+	long cut_status;		/* the status of an answer cut short */
 	char err[160];
 };
 
@@ -391,11 +408,13 @@ struct kz_enr {
 	int64_t enrolled_at, last_refresh, retry_after_until;
 	kz_enr_state state;
 	char message[200];
+	char previous_fp[13];	/* the refresh token a rotation replaced */
 };
 
 KZ_HIDDEN void kz_enr_clear(struct kz_enr *e);
 KZ_HIDDEN bool kz_enr_name_ok(const char *name);
-/* Tokens are VSCHAR (RFC 6749 A.17): printable ASCII, at most 16 KiB. */
+/* Tokens are VSCHAR (RFC 6749 A.17): printable ASCII with space, as long
+ * as any provider answer can carry (KZ_MAX_BODY). */
 KZ_HIDDEN bool kz_enr_token_ok(const char *tok);
 /* Checks (and with create makes) store_dir: a directory owned by root or
  * the caller, no group or world access at all.  0 good, -1 bad, 1 missing
@@ -410,9 +429,15 @@ KZ_HIDDEN void kz_store_unlock(int fd);
 /* 1 loaded, 0 no such enrollment, -1 error (err filled). */
 KZ_HIDDEN int kz_store_load(kz_ctx *ctx, const char *name, struct kz_enr *e,
     char *err, size_t errlen);
-/* Atomic replace; the caller holds the lock. */
+/* Atomic replace; the caller holds the lock.  kz_store_begin reserves the
+ * space any answer of the provider could need, before it is asked;
+ * kz_store_commit refuses an enrollment it could not read back. */
 KZ_HIDDEN int kz_store_save(kz_ctx *ctx, const struct kz_enr *e, char *err,
     size_t errlen);
+KZ_HIDDEN int kz_store_begin(kz_ctx *ctx, const struct kz_enr *e,
+    struct kz_atomic *tx, char *err, size_t errlen);
+KZ_HIDDEN int kz_store_commit(kz_ctx *ctx, struct kz_atomic *tx,
+    const struct kz_enr *e, char *err, size_t errlen);
 KZ_HIDDEN int kz_store_remove(kz_ctx *ctx, const char *name, char *err,
     size_t errlen);
 KZ_HIDDEN int kz_store_names(kz_ctx *ctx, struct kz_strv *out, char *err,
@@ -424,9 +449,12 @@ KZ_HIDDEN int kz_enr_parse(char *buf, struct kz_enr *e, char *err,
 
 /* The state as seen now: active may have become expiring or expired. */
 KZ_HIDDEN kz_enr_state kz_enr_state_now(kz_ctx *ctx, const struct kz_enr *e);
-/* True when the access token is missing or within 10 % of its lifetime
- * of expiry. */
+/* True when the access token is missing, within 10 % of its lifetime of
+ * expiry, or received "later" than now (the clock went back). */
 KZ_HIDDEN bool kz_enr_due(kz_ctx *ctx, const struct kz_enr *e);
+/* True when the cached access token may be handed out: not expired, and
+ * not received at a time the clock has since gone back before. */
+KZ_HIDDEN bool kz_enr_access_valid(kz_ctx *ctx, const struct kz_enr *e);
 /* One request to the token service in the provider's dialect; updates e
  * (tokens, expiry, state, message).  The caller holds the lock and saves
  * e afterwards, whatever the verdict. */

@@ -26,13 +26,37 @@
 #define DEFAULT_ACCESS_LIFE 300	/* when the answer gives no lifetime */
 #define DEFAULT_RETRY_AFTER 30
 #define MAX_WAIT_RETRY_AFTER 10	/* longest sleep for an interactive caller */
+/* Provider lifetimes are clamped before any arithmetic (a huge one would
+ * overflow into an unreadable store); a longer remembered wait than a day
+ * is taken for a clock that was fast when the 429 came. */
+#define MAX_LIFE (10LL * 366 * 86400)
+#define MAX_REMEMBERED_WAIT 86400
+#define CLOCK_SLACK 60		/* seconds a clock may step back unnoticed */
 
 enum outcome { DONE, RETRY };
 
 /* The exp claim of a JWT-shaped token, unverified: only to tell the
  * administrator when a refresh token will lapse. */
 static int64_t
-jwt_exp_hint(const char *tok)
+clamp_life(int64_t life)
+{
+	return life <= 0 ? 0 : life > MAX_LIFE ? MAX_LIFE : life;
+}
+
+/* An absolute expiry from a provider: 0 (unknown) unless it lies in the
+ * future, and no further than MAX_LIFE. */
+static int64_t
+clamp_exp(kz_ctx *ctx, int64_t exp)
+{
+	int64_t now = kz_now(ctx);
+
+	if (exp <= now)
+		return 0;
+	return exp - now > MAX_LIFE ? now + MAX_LIFE : exp;
+}
+
+static int64_t
+jwt_exp_hint(kz_ctx *ctx, const char *tok)
 {
 	const char *a = strchr(tok, '.'), *b = a ? strchr(a + 1, '.') : NULL;
 	unsigned char *raw = NULL;
@@ -50,7 +74,7 @@ jwt_exp_hint(const char *tok)
 	}
 	explicit_bzero(raw, rawlen);
 	free(raw);
-	return exp;
+	return clamp_exp(ctx, exp);
 }
 
 static bool
@@ -62,29 +86,61 @@ adopt_refresh_token(kz_ctx *ctx, struct kz_enr *e, const char *rt)
 		return false;
 	if ((dup = strdup(rt)) == NULL)
 		return false;
+	/* kept so that `enroll --force` can refuse to send it again */
+	kz_fingerprint(e->refresh_token, strlen(e->refresh_token),
+	    e->previous_fp);
 	kz_free_secret(e->refresh_token);
 	e->refresh_token = dup;
-	e->refresh_exp = jwt_exp_hint(dup);
+	e->refresh_exp = jwt_exp_hint(ctx, dup);
 	kz_debug(ctx, "enrollment %s: refresh token rotated", e->name);
 	return true;
 }
 
+/* A 200 that cannot be used: the enrollment says so (state error), with
+ * whether a rotated refresh token was kept from it. */
+static kz_verdict
+unusable(struct kz_enr *e, const char *what, bool rotated, kz_result *res)
+{
+	e->state = KZ_ENR_ERROR;
+	snprintf(e->message, sizeof(e->message), "token service answer %s%s",
+	    what, rotated ? "; its rotated refresh token is kept" : "");
+	return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR, "enrollment "
+	    "%s: %s", e->name, e->message);
+}
+
+/* The rotated refresh token of an answer that is cut short or not JSON,
+ * if it arrived whole. */
+static bool
+salvage_refresh_token(kz_ctx *ctx, struct kz_enr *e,
+    const struct kz_http_resp *r, const char *key)
+{
+	char *rt = kz_json_salvage_str(r->body, r->body_len, key);
+	bool rotated = rt != NULL && adopt_refresh_token(ctx, e, rt);
+
+	if (rotated)
+		kz_log(ctx, LOG_WARNING, "enrollment=%s: the token service "
+		    "answer was broken; its rotated refresh token is kept",
+		    e->name);
+	kz_free_secret(rt);
+	return rotated;
+}
+
 static kz_verdict
 adopt_access_token(kz_ctx *ctx, struct kz_enr *e, const char *at, int64_t exp,
-    kz_result *res)
+    bool rotated, kz_result *res)
 {
 	int64_t now = kz_now(ctx);
 	char *dup;
 
 	if (at == NULL || !kz_enr_token_ok(at))
-		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
-		    "token service answer has no usable access token");
+		return unusable(e, "has no usable access token", rotated, res);
 	if ((dup = strdup(at)) == NULL)
 		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
 	kz_free_secret(e->access_token);
 	e->access_token = dup;
 	e->access_iat = now;
-	e->access_exp = exp > now ? exp : now + DEFAULT_ACCESS_LIFE;
+	exp = clamp_exp(ctx, exp);
+	e->access_exp = exp != 0 ? exp : now + DEFAULT_ACCESS_LIFE;
 	e->last_refresh = now;
 	e->retry_after_until = 0;
 	e->state = KZ_ENR_ACTIVE;	/* expiring is derived from refresh_exp */
@@ -161,6 +217,9 @@ rate_limited(kz_ctx *ctx, struct kz_enr *e, const struct kz_http_resp *r,
 {
 	long wait = r->retry_after >= 0 ? r->retry_after : DEFAULT_RETRY_AFTER;
 
+	if (wait > MAX_REMEMBERED_WAIT)
+		wait = MAX_REMEMBERED_WAIT;
+
 	if ((flags & KZ_REFRESH_WAIT) && attempt == 0 &&
 	    wait <= MAX_WAIT_RETRY_AFTER) {
 		kz_debug(ctx, "enrollment %s: 429, waiting %lds", e->name, wait);
@@ -217,6 +276,7 @@ oauth2(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	size_t blen = 0;
 	int64_t life = 0, rlife = 0;
 	json_t *ans = NULL;
+	bool rotated;
 
 	if ((req.url = token_url(ctx, p, e, res)) == NULL) {
 		*v = kz_set(res, KZ_ERROR, KZ_R_CONFIG, "[provider %s]: no "
@@ -232,29 +292,35 @@ oauth2(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	req.body = body;
 	req.body_len = blen;
 	if (kz_http_do(ctx, &req, &r) != 0) {
-		*v = transient(e, &r, res);
+		if (r.cut_status == 200) {
+			*v = unusable(e, "was cut short", salvage_refresh_token(
+			    ctx, e, &r, "refresh_token"), res);
+		} else {
+			*v = transient(e, &r, res);
+		}
 		goto out;
 	}
 	ans = kz_json_parse(r.body, r.body_len);
 	if (r.status == 200) {
 		if (!json_is_object(ans)) {
-			*v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
-			    "token service answer is not a JSON object");
-			snprintf(e->message, sizeof(e->message), "%.199s",
-			    res->detail);
+			*v = unusable(e, "is not a JSON object",
+			    salvage_refresh_token(ctx, e, &r, "refresh_token"),
+			    res);
 			goto out;
 		}
 		/* rotation first: the old one may be dead already */
-		adopt_refresh_token(ctx, e, kz_json_str(ans, "refresh_token"));
+		rotated = adopt_refresh_token(ctx, e, kz_json_str(ans,
+		    "refresh_token"));
 		if (kz_json_int(ans, "refresh_expires_in", &rlife) == 1 &&
-		    rlife > 0)
+		    (rlife = clamp_life(rlife)) > 0)
 			e->refresh_exp = kz_now(ctx) + rlife;
-		if (kz_json_int(ans, "expires_in", &life) != 1 || life <= 0)
+		if (kz_json_int(ans, "expires_in", &life) != 1)
 			life = 0;
+		life = clamp_life(life);
 		*v = adopt_access_token(ctx, e, kz_json_str(ans,
 		    "access_token"), life ? kz_now(ctx) + life :
-		    jwt_exp_hint(kz_json_str(ans, "access_token") ?
-		    kz_json_str(ans, "access_token") : ""), res);
+		    jwt_exp_hint(ctx, kz_json_str(ans, "access_token") ?
+		    kz_json_str(ans, "access_token") : ""), rotated, res);
 	} else if (r.status == 429) {
 		out = rate_limited(ctx, e, &r, flags, attempt, v, res);
 	} else if (error_code(ans) && strcmp(error_code(ans),
@@ -343,15 +409,24 @@ kaizala(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	hdrs[3] = NULL;
 	req.headers = hdrs;
 	if (kz_http_do(ctx, &req, &r) != 0) {
-		*v = transient(e, &r, res);
+		if (r.cut_status == 200) {
+			*v = unusable(e, "was cut short", salvage_refresh_token(
+			    ctx, e, &r, "refreshToken"), res);
+		} else {
+			*v = transient(e, &r, res);
+		}
 		goto out;
 	}
 	ans = kz_json_parse(r.body, r.body_len);
 	code = error_code(ans);
-	if (r.status == 200 && json_is_object(ans)) {
+	if (r.status == 200 && !json_is_object(ans)) {
+		*v = unusable(e, "is not a JSON object",
+		    salvage_refresh_token(ctx, e, &r, "refreshToken"), res);
+	} else if (r.status == 200) {
 		const char *ep = kz_json_str(ans, "endpointUrl");
+		bool rotated = adopt_refresh_token(ctx, e, kz_json_str(ans,
+		    "refreshToken"));
 
-		adopt_refresh_token(ctx, e, kz_json_str(ans, "refreshToken"));
 		if (ep != NULL && strlen(ep) <= 200 &&
 		    kz_url_allowed(ep, p->allow_http_loopback) == 0) {
 			free(e->endpoint_url);
@@ -359,9 +434,9 @@ kaizala(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 		}
 		/* accessTokenExpiry is in milliseconds since the epoch */
 		if (kz_json_int(ans, "accessTokenExpiry", &ms) != 1 || ms <= 0)
-			ms = 0;
+			ms = 0;	/* (ms / 1000 is clamped by adopt_access_token) */
 		*v = adopt_access_token(ctx, e, kz_json_str(ans,
-		    "accessToken"), ms / 1000, res);
+		    "accessToken"), ms / 1000, rotated, res);
 	} else if (r.status == 308 && attempt == 0 && moved(ctx, p, e, ans,
 	    &r)) {
 		out = RETRY;
@@ -394,6 +469,10 @@ kz_refresh_once(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	kz_verdict v = KZ_ERROR;
 	int64_t now = kz_now(ctx);
 
+	/* a wait further off than any we remember was stored while the
+	 * clock was fast: it no longer means anything */
+	if (e->retry_after_until > now + MAX_REMEMBERED_WAIT)
+		e->retry_after_until = 0;
 	if (e->retry_after_until > now)
 		return kz_set(res, KZ_UNAVAILABLE, KZ_R_RATE_LIMITED,
 		    "enrollment %s: the token service asked to wait %llds "
@@ -418,12 +497,31 @@ kz_refresh_once(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	return v;
 }
 
+/* The access token's lifetime is a duration from the local time it was
+ * received: a clock now before that time has been moved back (or was fast
+ * then), and the expiry says nothing any more. */
+static bool
+clock_went_back(kz_ctx *ctx, const struct kz_enr *e)
+{
+	return kz_now(ctx) < e->access_iat;
+}
+
+bool
+kz_enr_access_valid(kz_ctx *ctx, const struct kz_enr *e)
+{
+	int64_t now = kz_now(ctx);
+
+	return e->access_token != NULL && now < e->access_exp &&
+	    now + CLOCK_SLACK >= e->access_iat;
+}
+
 bool
 kz_enr_due(kz_ctx *ctx, const struct kz_enr *e)
 {
 	int64_t life, margin;
 
-	if (e->access_token == NULL || e->access_exp == 0)
+	if (e->access_token == NULL || e->access_exp == 0 ||
+	    clock_went_back(ctx, e))
 		return true;
 	life = e->access_exp - e->access_iat;
 	margin = e->access_iat > 0 && life > 0 ? life / 10 : 60;

@@ -158,43 +158,94 @@ write_all(int fd, const char *data, size_t len)
 	return 0;
 }
 
+/* Creates the temp file beside path and, with reserve, allocates that
+ * many bytes in it, so that a full disk fails here, before anything that
+ * cannot be undone (such as asking a provider to rotate a token). */
 int
-kz_write_file_atomic(const char *path, const char *data, size_t len,
-    mode_t mode, char *err, size_t errlen)
+kz_atomic_begin(struct kz_atomic *tx, const char *path, mode_t mode,
+    size_t reserve, char *err, size_t errlen)
 {
-	char tmp[PATH_MAX], dir[PATH_MAX];
-	int fd, dfd;
+	int rc;
 
-	if (snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >=
-	    (int)sizeof(tmp) || snprintf(dir, sizeof(dir), "%s", path) >=
-	    (int)sizeof(dir)) {
+	tx->fd = -1;
+	if (snprintf(tx->tmp, sizeof(tx->tmp), "%s.tmp.%ld", path,
+	    (long)getpid()) >= (int)sizeof(tx->tmp) ||
+	    snprintf(tx->path, sizeof(tx->path), "%s", path) >=
+	    (int)sizeof(tx->path)) {
 		snprintf(err, errlen, "%s: path too long", path);
 		return -1;
 	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-	    mode);
-	if (fd < 0) {
-		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
+	tx->fd = open(tx->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, mode);
+	if (tx->fd < 0) {
+		snprintf(err, errlen, "%s: %s", tx->tmp, strerror(errno));
 		return -1;
 	}
-	if (fchmod(fd, mode) != 0 || write_all(fd, data, len) != 0 ||
-	    fsync(fd) != 0) {
-		snprintf(err, errlen, "%s: write failed: %s", path,
+	if (fchmod(tx->fd, mode) != 0) {
+		snprintf(err, errlen, "%s: %s", tx->tmp, strerror(errno));
+		kz_atomic_abort(tx);
+		return -1;
+	}
+	if (reserve > 0 && (rc = posix_fallocate(tx->fd, 0,
+	    (off_t)reserve)) != 0) {
+		snprintf(err, errlen, "%s: cannot reserve %zu bytes: %s",
+		    tx->path, reserve, strerror(rc));
+		kz_atomic_abort(tx);
+		return -1;
+	}
+	return 0;
+}
+
+void
+kz_atomic_abort(struct kz_atomic *tx)
+{
+	if (tx->fd < 0)
+		return;
+	close(tx->fd);
+	unlink(tx->tmp);
+	tx->fd = -1;
+}
+
+/* Writes into the (reserved) temp file, cuts it to len, fsync, rename,
+ * fsync of the directory.  Ends the transaction either way. */
+int
+kz_atomic_commit(struct kz_atomic *tx, const char *data, size_t len,
+    char *err, size_t errlen)
+{
+	char dir[PATH_MAX];
+	int dfd;
+
+	if (write_all(tx->fd, data, len) != 0 || ftruncate(tx->fd,
+	    (off_t)len) != 0 || fsync(tx->fd) != 0) {
+		snprintf(err, errlen, "%s: write failed: %s", tx->path,
 		    strerror(errno));
-		close(fd);
-		unlink(tmp);
+		kz_atomic_abort(tx);
 		return -1;
 	}
-	if (close(fd) != 0 || rename(tmp, path) != 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		unlink(tmp);
+	if (close(tx->fd) != 0 || rename(tx->tmp, tx->path) != 0) {
+		snprintf(err, errlen, "%s: %s", tx->path, strerror(errno));
+		unlink(tx->tmp);
+		tx->fd = -1;
 		return -1;
 	}
+	tx->fd = -1;
 	/* The rename is durable only once the directory is on disk. */
+	snprintf(dir, sizeof(dir), "%s", tx->path);
 	dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd >= 0) {
 		(void)fsync(dfd);
 		close(dfd);
 	}
 	return 0;
+}
+
+int
+kz_write_file_atomic(const char *path, const char *data, size_t len,
+    mode_t mode, char *err, size_t errlen)
+{
+	struct kz_atomic tx;
+
+	if (kz_atomic_begin(&tx, path, mode, 0, err, errlen) != 0)
+		return -1;
+	return kz_atomic_commit(&tx, data, len, err, errlen);
 }

@@ -27,8 +27,11 @@
 #include "internal.h"
 
 #define ENR_SUFFIX ".enr"
-#define ENR_MAX_FILE (64 * 1024)
-#define TOKEN_MAX (16 * 1024)
+/* A token is as long as a provider answer may be; a file holds a refresh
+ * token and an access token, maybe from two answers. */
+#define TOKEN_MAX KZ_MAX_BODY
+#define ENR_MAX_FILE (2 * KZ_MAX_BODY + 64 * 1024)
+#define STORE_RESERVE (32 * 1024)	/* beyond the current file's size */
 
 static const char *const state_names[] = {
 	[KZ_ENR_ACTIVE] = "active",
@@ -91,8 +94,7 @@ vschar_ok(const char *s, size_t max)
 bool
 kz_enr_token_ok(const char *tok)
 {
-	return tok != NULL && *tok != '\0' && strchr(tok, ' ') == NULL &&
-	    vschar_ok(tok, TOKEN_MAX);
+	return tok != NULL && *tok != '\0' && vschar_ok(tok, TOKEN_MAX);
 }
 
 int
@@ -134,21 +136,32 @@ enr_path(kz_ctx *ctx, const char *name, const char *suffix, char *out,
 	return 0;
 }
 
+/* The lock file, made when missing; on a read-only store an existing one
+ * is opened read-only (flock works on it) so that readers still agree. */
+static int
+open_lock(const char *path)
+{
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+	    O_NOCTTY, 0600);
+
+	if (fd < 0 && (errno == EROFS || errno == EACCES))
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	return fd;
+}
+
 int
 kz_store_lock(kz_ctx *ctx, const char *name, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
 	struct stat st;
 	int64_t until;
-	long nap = 2;
+	long nap = 2, left;
 	int fd;
 
 	if (kz_store_dir_ok(ctx, true, err, errlen) != 0 ||
 	    enr_path(ctx, name, ".lock", path, sizeof(path), err, errlen) != 0)
 		return -1;
-	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
-	    0600);
-	if (fd < 0) {
+	if ((fd = open_lock(path)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, errno == ELOOP ?
 		    "is a symbolic link (refused)" : strerror(errno));
 		return -1;
@@ -160,12 +173,15 @@ kz_store_lock(kz_ctx *ctx, const char *name, char *err, size_t errlen)
 		close(fd);
 		return -1;
 	}
-	/* A refresher is bounded by its deadline; wait for it a little past
-	 * ours, polling, so a stopped process cannot hang sudo. */
-	until = ctx->deadline_ms != 0 ? ctx->deadline_ms + 1000 :
-	    kz_monotonic_ms() + ctx->cfg->timeout * 1000 + 1000;
+	/* The wait is part of the decision: bounded by its deadline when
+	 * one runs, else by timeout; polling, so a stopped holder cannot
+	 * hang sudo. */
+	left = kz_deadline_left(ctx);
+	until = kz_monotonic_ms() + (ctx->deadline_ms != 0 ? left :
+	    (long)ctx->cfg->timeout * 1000);
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		struct timespec ts;
+		int64_t now;
 
 		if (errno != EWOULDBLOCK && errno != EINTR) {
 			snprintf(err, errlen, "%s: lock: %s", path,
@@ -173,12 +189,14 @@ kz_store_lock(kz_ctx *ctx, const char *name, char *err, size_t errlen)
 			close(fd);
 			return -1;
 		}
-		if (kz_monotonic_ms() >= until) {
+		if ((now = kz_monotonic_ms()) >= until) {
 			snprintf(err, errlen, "enrollment %s is locked by another "
 			    "process (a refresh that does not end?)", name);
 			close(fd);
 			return -1;
 		}
+		if (nap > until - now)
+			nap = (long)(until - now);
 		ts.tv_sec = 0;
 		ts.tv_nsec = nap * 1000000L;
 		nanosleep(&ts, NULL);
@@ -276,6 +294,8 @@ kz_enr_format(const struct kz_enr *e, size_t *len)
 	wb_int(&b, "retry_after_until", e->retry_after_until);
 	if (msg[0])
 		wb_add(&b, "message", msg);
+	if (e->previous_fp[0])
+		wb_add(&b, "previous_fp", e->previous_fp);
 	if (b.fail) {
 		if (b.p)
 			explicit_bzero(b.p, b.cap);
@@ -351,6 +371,12 @@ parse_line(struct kz_enr *e, const char *k, const char *v, bool *kind_group)
 		snprintf(e->message, sizeof(e->message), "%s", v);
 		return 0;
 	}
+	if (strcmp(k, "previous_fp") == 0) {
+		if (strlen(v) >= sizeof(e->previous_fp))
+			return -1;
+		snprintf(e->previous_fp, sizeof(e->previous_fp), "%s", v);
+		return 0;
+	}
 	if (strcmp(k, "enrolled_at") == 0)
 		return set_int(v, &e->enrolled_at);
 	if (strcmp(k, "last_refresh") == 0)
@@ -419,6 +445,7 @@ kz_store_load(kz_ctx *ctx, const char *name, struct kz_enr *e, char *err,
 {
 	char path[PATH_MAX], perr[200], *buf;
 	size_t len;
+	bool binary;
 	int rc;
 
 	memset(e, 0, sizeof(*e));
@@ -432,9 +459,10 @@ kz_store_load(kz_ctx *ctx, const char *name, struct kz_enr *e, char *err,
 		return -1;
 	if (buf == NULL)
 		return 0;
-	if (strlen(buf) != len || kz_enr_parse(buf, e, perr,
-	    sizeof(perr)) != 0) {
-		snprintf(err, errlen, "%s: %s", path, strlen(buf) != len ?
+	/* decided before parsing, which cuts buf into strings */
+	binary = strlen(buf) != len;
+	if (binary || kz_enr_parse(buf, e, perr, sizeof(perr)) != 0) {
+		snprintf(err, errlen, "%s: %s", path, binary ?
 		    "binary content" : perr);
 		explicit_bzero(buf, len);
 		free(buf);
@@ -470,30 +498,95 @@ sweep_tmp(kz_ctx *ctx, const char *name)
 }
 
 int
-kz_store_save(kz_ctx *ctx, const struct kz_enr *e, char *err, size_t errlen)
+kz_store_begin(kz_ctx *ctx, const struct kz_enr *e, struct kz_atomic *tx,
+    char *err, size_t errlen)
 {
 	char path[PATH_MAX], *txt;
 	size_t len;
 	int rc;
 
+	tx->fd = -1;
 	if (kz_store_dir_ok(ctx, true, err, errlen) != 0 ||
 	    enr_path(ctx, e->name, ENR_SUFFIX, path, sizeof(path), err,
 	    errlen) != 0)
 		return -1;
-	if (!kz_enr_token_ok(e->refresh_token)) {
-		snprintf(err, errlen, "enrollment %s: no usable refresh token",
-		    e->name);
-		return -1;
-	}
 	if ((txt = kz_enr_format(e, &len)) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
+	explicit_bzero(txt, len);
+	free(txt);
 	sweep_tmp(ctx, e->name);
-	rc = kz_write_file_atomic(path, txt, len, 0600, err, errlen);
+	/* Room for the answer: tokens of a provider keep their size, so the
+	 * current file and a generous margin.  An answer larger still is
+	 * kept without its access token (refresh_locked). */
+	rc = kz_atomic_begin(tx, path, 0600, len + STORE_RESERVE, err, errlen);
+	return rc;
+}
+
+/* The store never writes what kz_store_load would refuse: a value out of
+ * range would make the enrollment, and its refresh token, unreadable. */
+static int
+readable(const char *txt, size_t len, char *err, size_t errlen)
+{
+	char *copy = malloc(len + 1), perr[200];
+	struct kz_enr back;
+	int rc;
+
+	if (copy == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(copy, txt, len);
+	copy[len] = '\0';
+	rc = kz_enr_parse(copy, &back, perr, sizeof(perr));
+	if (rc == 0)
+		kz_enr_clear(&back);
+	else
+		snprintf(err, errlen, "refusing to write an enrollment that "
+		    "could not be read back (%s)", perr);
+	explicit_bzero(copy, len + 1);
+	free(copy);
+	return rc;
+}
+
+int
+kz_store_commit(kz_ctx *ctx, struct kz_atomic *tx, const struct kz_enr *e,
+    char *err, size_t errlen)
+{
+	char *txt;
+	size_t len;
+	int rc;
+
+	(void)ctx;
+	if (!kz_enr_token_ok(e->refresh_token)) {
+		snprintf(err, errlen, "enrollment %s: no usable refresh token",
+		    e->name);
+		kz_atomic_abort(tx);
+		return -1;
+	}
+	if ((txt = kz_enr_format(e, &len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		kz_atomic_abort(tx);
+		return -1;
+	}
+	if ((rc = readable(txt, len, err, errlen)) == 0)
+		rc = kz_atomic_commit(tx, txt, len, err, errlen);
+	else
+		kz_atomic_abort(tx);
 	explicit_bzero(txt, len);
 	free(txt);
 	return rc;
+}
+
+int
+kz_store_save(kz_ctx *ctx, const struct kz_enr *e, char *err, size_t errlen)
+{
+	struct kz_atomic tx;
+
+	if (kz_store_begin(ctx, e, &tx, err, errlen) != 0)
+		return -1;
+	return kz_store_commit(ctx, &tx, e, err, errlen);
 }
 
 int

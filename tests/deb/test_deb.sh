@@ -135,8 +135,14 @@ inside() {
 	    "$(sha256sum < /etc/pam.d/common-auth)"
 	# enabled again, so that remove must take it out by itself (prerm)
 	timeout 60 pam-auth-update --enable kztoken >/dev/null 2>&1
-	local files
+	local files other=/var/lib/kz-deb-other-store
 	files=$(dpkg -L kztoken)
+	# a store_dir that is not the default: purge must find it too
+	mkdir -m 700 "$other"
+	printf 'not a real enrollment\n' > "$other/deb-other.enr"
+	: > "$other/deb-other.lock"
+	chmod 600 "$other"/*
+	sed -i "/^\[kztoken\]/a store_dir = $other" "$conf"
 	out=$(timeout 120 dpkg -r kztoken </dev/null 2>&1); rc=$?
 	t_check "dpkg -r exits 0" 0 "$rc"
 	t_check "remove takes the module out of every PAM stack" "$pre_common" \
@@ -158,6 +164,8 @@ inside() {
 		left="$left $f"
 	done <<<"$files"
 	t_check "after purge: no file of the package remains" "" "$left"
+	t_check "after purge: the enrollments of a non-default store_dir gone" no \
+	    "$([ -e "$other" ] && echo yes || echo no)"
 	t_check "after purge: /var/cache/kztoken and /etc/kztoken gone" "no no" \
 	    "$([ -e /var/cache/kztoken ] && echo yes || echo no) $([ -e /etc/kztoken ] && echo yes || echo no)"
 }

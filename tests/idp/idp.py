@@ -25,7 +25,7 @@ Test controls (JSON in, JSON out, no auth):
        /test/tokeninfo (scripted tokeninfo answers, per token)
   GET  /test/stats, /test/chain?refresh_token=R
 Fault modes: none hang slow 500 503 429 reset endless huge big2mb badjson deepjson
-wrongtypes empty400 (optionally limited to path prefixes and to a count of requests).
+wrongtypes empty400 answer (optionally limited to path prefixes and to a count of requests).
 
 All state is in memory, guarded by one lock. Only the standard library and Debian's
 python3-cryptography are used. Tokens, secrets and Authorization headers are never logged.
@@ -679,7 +679,67 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if mode == "endless":
             self.stream_endless()
             return True
+        if mode == "answer":
+            return self.fault_answer(fault.get("answer") or {}, path)
         return False
+
+    # --- fault "answer" (enrollment faults, issue 12) -----------------------------------
+    # A real refresh (the chain rotates), then an answer shaped as told by the "answer"
+    # object of /test/fault: "set" (members to add or override), "drop" (members to
+    # remove), "refresh_token" (the rotated token to hand out instead, registered in the
+    # chain), "refresh_len" (a registered rotated token of that many characters), "cut"
+    # (bytes of the body to send) with "cut_style" "length" (a shorter Content-Length:
+    # broken JSON) or "close" (the full Content-Length, then the connection drops).
+    # stats.last_answer tells the length of the full body and where the rotated refresh
+    # token's closing quote ends (rt_end).
+    def fault_answer(self, spec, path):
+        if path != "/token" or self.command != "POST":
+            return False
+        if not self.require_client():
+            return True
+        form = self.form()
+        if form.get("grant_type") != "refresh_token":
+            return False
+        try:
+            chain, access, _exp, new = STATE.refresh(form.get("refresh_token") or "")
+        except GrantError as exc:
+            self.send_error_json(400, "invalid_grant", str(exc))
+            return True
+        custom = spec.get("refresh_token")
+        if custom is None and spec.get("refresh_len"):
+            custom = (new * (int(spec["refresh_len"]) // len(new) + 1))[:int(spec["refresh_len"])]
+        if custom is not None and new != form.get("refresh_token"):
+            with STATE.lock:
+                STATE.tokens[str(custom)] = STATE.tokens.pop(new)
+                chain.current = new = str(custom)
+        obj = {"access_token": access, "token_type": "Bearer",
+               "expires_in": chain.expires_in, "refresh_token": new, "scope": chain.scope}
+        obj.update(spec.get("set") or {})
+        for key in spec.get("drop") or []:
+            obj.pop(key, None)
+        body = json.dumps(obj).encode()
+        rt = json.dumps(obj.get("refresh_token")).encode()
+        at = body.find(b'"refresh_token": ' + rt)
+        with STATE.lock:
+            STATE.stats["last_answer"] = {
+                "length": len(body),
+                "rt_end": at + len(b'"refresh_token": ') + len(rt) if at >= 0 else -1}
+        cut = spec.get("cut")
+        if cut is None or int(cut) >= len(body):
+            self.send_body(200, body)
+            return True
+        cut = int(cut)
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length",
+                         str(cut if spec.get("cut_style") == "length" else len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.wfile.write(body[:cut])
+        self.wfile.flush()
+        return True
+    # --- end of fault "answer" -----------------------------------------------------------
 
     def abort_connection(self):
         """Close the TCP connection abruptly: SO_LINGER 0 makes close() send a RST."""
@@ -1010,7 +1070,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def t_fault(self, body):
         mode = str(body.get("mode", "none"))
         modes = ("none", "hang", "slow", "500", "503", "429", "reset", "endless", "huge",
-                 "big2mb", "badjson", "deepjson", "wrongtypes", "empty400")
+                 "big2mb", "badjson", "deepjson", "wrongtypes", "empty400",
+                 "answer")
         if mode not in modes:
             raise BadRequest("unknown fault mode %r" % mode)
         with STATE.lock:
@@ -1024,7 +1085,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 STATE.fault = {"mode": mode, "paths": list(paths),
                                "count": int(count) if count is not None else None,
                                "delay": float(body.get("delay", 1)),
-                               "retry_after": int(body.get("retry_after", 2))}
+                               "retry_after": int(body.get("retry_after", 2)),
+                               "answer": body.get("answer") or {}}
             return {"fault": STATE.fault}
 
     def t_stats_reset(self, body):

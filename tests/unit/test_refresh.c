@@ -8,7 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kztest.h"
@@ -27,12 +30,13 @@ new_rt(const char *json)
 static char *
 rt_state(const char *rt)
 {
-	char q[256], *body;
+	char *q = NULL, *body;
 	json_t *o;
 	char *st;
 
-	snprintf(q, sizeof(q), "{\"refresh_token\":\"%s\"}", rt);
+	assert_true(asprintf(&q, "{\"refresh_token\":\"%s\"}", rt) > 0);
 	body = kzt_idp("POST", "/test/check_refresh", q);
+	free(q);
 	o = body ? json_loads(body, 0, NULL) : NULL;
 	st = kz_strdup(kz_json_str(o, "state"));
 	json_decref(o);
@@ -419,6 +423,343 @@ kaizala_rotation_off(void **state)
 	kz_ctx_close(ctx);
 }
 
+/* ---- issue 12: enrollments survive every fault ---- */
+
+static void
+fault_answer(const char *spec)
+{
+	char body[2048];
+
+	snprintf(body, sizeof(body), "{\"mode\":\"answer\",\"paths\":"
+	    "[\"/token\"],\"count\":1,\"answer\":%s}", spec);
+	free(kzt_idp("POST", "/test/fault", body));
+}
+
+static int64_t
+last_answer(const char *what)
+{
+	char *body = kzt_idp("GET", "/test/stats", NULL);
+	json_t *o = body ? json_loads(body, 0, NULL) : NULL;
+	int64_t n = -1;
+
+	kz_json_int(json_object_get(o, "last_answer"), what, &n);
+	json_decref(o);
+	free(body);
+	return n;
+}
+
+static char *
+stored_rt(kz_ctx *ctx, const char *name)
+{
+	struct kz_enr e = load(ctx, name);
+	char *rt = strdup(e.refresh_token);
+
+	kz_enr_clear(&e);
+	return rt;
+}
+
+static void
+enroll_one(kz_ctx *ctx, const char *name)
+{
+	char *rt = new_rt("{\"username\":\"alice\"}");
+	kz_result res;
+
+	assert_int_equal(kz_enroll(ctx, name, NULL, 0, "alice", rt, 0, &res),
+	    KZ_OK);
+	kz_result_clear(&res);
+	kz_free_secret(rt);
+}
+
+/* Finding 8: a 200 cut short (at every byte, both ways a body can be
+ * cut) keeps the rotated refresh token as soon as it arrived whole, and
+ * the old one otherwise (still valid at a provider with a grace). */
+static void
+cut_answer_at_every_byte(void **state)
+{
+	static const char *const styles[] = { "length", "close" };
+	kz_ctx *ctx = ctx_for("cut", false, NULL);
+	kz_result res;
+	char spec[160], *before, *after, *st;
+	int64_t len, rt_end;
+
+	(void)state;
+	enroll_one(ctx, "c1");
+	/* a short opaque access token keeps the body (and the test) short;
+	 * the rotated refresh token comes after it, as the IdP sends it */
+	fault_answer("{\"set\":{\"access_token\":\"at-short\"}}");
+	assert_int_equal(kz_enrollment_refresh(ctx, "c1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	len = last_answer("length");
+	rt_end = last_answer("rt_end");
+	assert_true(len > 100 && rt_end > 0 && rt_end <= len);
+	before = stored_rt(ctx, "c1");
+	for (size_t s = 0; s < KZ_NELEM(styles); s++) {
+		for (int64_t n = 0; n < len; n++) {
+			snprintf(spec, sizeof(spec), "{\"cut\":%lld,"
+			    "\"cut_style\":\"%s\",\"set\":{\"access_token\":"
+			    "\"at-short\"}}", (long long)n, styles[s]);
+			fault_answer(spec);
+			if (kz_enrollment_refresh(ctx, "c1", 0, &res) !=
+			    KZ_UNAVAILABLE)
+				fail_msg("%s cut at %lld: %s", styles[s],
+				    (long long)n, res.detail);
+			kz_result_clear(&res);
+			after = stored_rt(ctx, "c1");
+			if ((n >= rt_end) == (strcmp(before, after) == 0))
+				fail_msg("%s cut at %lld of %lld (token ends at "
+				    "%lld): rotated token %s", styles[s],
+				    (long long)n, (long long)len,
+				    (long long)rt_end, n >= rt_end ? "lost" :
+				    "adopted from a partial string");
+			if (n == rt_end || n + 1 == len) {
+				st = rt_state(after);
+				assert_string_equal(st, "current");
+				free(st);
+			}
+			free(before);
+			before = after;
+		}
+		assert_int_equal(last_answer("length"), len);
+	}
+	free(before);
+	/* and the enrollment goes on */
+	assert_int_equal(kz_enrollment_refresh(ctx, "c1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	assert_rt_state(ctx, "c1", "current");
+	kz_ctx_close(ctx);
+}
+
+/* Finding 4: any token a provider can send is stored: long, or with a
+ * space (VSCHAR), and a long access token. */
+static void
+long_and_spaced_tokens_stored(void **state)
+{
+	kz_ctx *ctx = ctx_for("long", false, NULL);
+	char big[20481], *body = NULL, *tok = NULL, *rt;
+	struct kz_enr e;
+	kz_result res;
+
+	(void)state;
+	enroll_one(ctx, "g1");
+	fault_answer("{\"refresh_len\":20000}");
+	assert_int_equal(kz_enrollment_refresh(ctx, "g1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	e = load(ctx, "g1");
+	assert_int_equal(strlen(e.refresh_token), 20000);
+	kz_enr_clear(&e);
+	assert_rt_state(ctx, "g1", "current");
+
+	fault_answer("{\"refresh_token\":\"rotated with spaces 0123\"}");
+	assert_int_equal(kz_enrollment_refresh(ctx, "g1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	rt = stored_rt(ctx, "g1");
+	assert_string_equal(rt, "rotated with spaces 0123");
+	free(rt);
+	/* and it is sent back as it came */
+	assert_int_equal(kz_enrollment_refresh(ctx, "g1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	assert_rt_state(ctx, "g1", "current");
+
+	/* an access token of 20 KiB */
+	memset(big, 'A', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	assert_true(asprintf(&body, "{\"mode\":\"answer\",\"paths\":"
+	    "[\"/token\"],\"count\":1,\"answer\":{\"set\":{"
+	    "\"access_token\":\"%s\"}}}", big) > 0);
+	free(kzt_idp("POST", "/test/fault", body));
+	free(body);
+	assert_int_equal(kz_enrollment_refresh(ctx, "g1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	assert_int_equal(kz_enrollment_token(ctx, "g1", 0, &tok, &res), KZ_OK);
+	assert_int_equal(strlen(tok), 20480);
+	kz_result_clear(&res);
+	kz_free_secret(tok);
+	kz_ctx_close(ctx);
+}
+
+/* Finding 11: lifetimes are clamped, so no answer makes the enrollment
+ * unreadable. */
+static void
+hostile_lifetimes_clamped(void **state)
+{
+	kz_ctx *ctx = ctx_for("life", false, NULL);
+	int64_t now = kz_now(ctx);
+	struct kz_enr e;
+	kz_result res;
+	kz_enrollment_info info;
+
+	(void)state;
+	enroll_one(ctx, "h1");
+	fault_answer("{\"set\":{\"refresh_expires_in\":9223372036854775807,"
+	    "\"expires_in\":9223372036854775807}}");
+	assert_int_equal(kz_enrollment_refresh(ctx, "h1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	e = load(ctx, "h1");
+	assert_true(e.refresh_exp > now && e.refresh_exp < now + 11LL *
+	    366 * 86400);
+	assert_true(e.access_exp > now && e.access_exp < now + 11LL * 366 *
+	    86400);
+	kz_enr_clear(&e);
+	/* a JWT-shaped rotated refresh token with exp -5:
+	 * {"alg":"none"}.{"exp":-5}.sig */
+	fault_answer("{\"refresh_token\":\"eyJhbGciOiJub25lIn0.eyJleHAiOi01fQ.c2ln\"}");
+	assert_int_equal(kz_enrollment_refresh(ctx, "h1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	assert_int_equal(kz_enrollment_get(ctx, "h1", &info, &res), KZ_OK);
+	assert_int_equal(info.refresh_exp, 0);
+	kz_result_clear(&res);
+	kz_ctx_close(ctx);
+}
+
+/* Finding 9: a rotation without an access token leaves an enrollment in
+ * state error that says so; the superseded token is never sent again;
+ * refresh has no state gap either; a 429 at enroll is remembered. */
+static void
+enroll_without_access_token(void **state)
+{
+	kz_ctx *ctx = ctx_for("noat", false, NULL);
+	char *rt = new_rt("{\"username\":\"alice\"}"), *rt2;
+	struct kz_enr e;
+	kz_result res;
+	long before;
+
+	(void)state;
+	fault_answer("{\"drop\":[\"access_token\"]}");
+	assert_int_equal(kz_enroll(ctx, "n1", NULL, 0, "alice", rt, 0, &res),
+	    KZ_UNAVAILABLE);
+	assert_non_null(strstr(res.detail, "kztoken refresh n1"));
+	kz_result_clear(&res);
+	e = load(ctx, "n1");
+	assert_int_equal(e.state, KZ_ENR_ERROR);
+	assert_non_null(strstr(e.message, "no usable access token"));
+	kz_enr_clear(&e);
+	assert_rt_state(ctx, "n1", "current");
+	/* --force with the old token: refused, nothing sent */
+	before = refresh_requests();
+	assert_int_equal(kz_enroll(ctx, "n1", NULL, 0, "alice", rt,
+	    KZ_ENROLL_FORCE, &res), KZ_ERROR);
+	assert_non_null(strstr(res.detail, "already rotated"));
+	kz_result_clear(&res);
+	assert_int_equal(refresh_requests(), before);
+	/* refresh fixes it */
+	assert_int_equal(kz_enrollment_refresh(ctx, "n1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	/* the same gap at refresh */
+	fault_answer("{\"drop\":[\"access_token\"]}");
+	assert_int_equal(kz_enrollment_refresh(ctx, "n1", 0, &res),
+	    KZ_UNAVAILABLE);
+	kz_result_clear(&res);
+	e = load(ctx, "n1");
+	assert_int_equal(e.state, KZ_ENR_ERROR);
+	kz_enr_clear(&e);
+	assert_rt_state(ctx, "n1", "current");
+
+	/* a 429 at enroll is remembered: the next enroll asks nothing */
+	rt2 = new_rt("{\"username\":\"alice\"}");
+	free(kzt_idp("POST", "/test/fault", "{\"mode\":\"429\",\"paths\":"
+	    "[\"/token\"],\"count\":1,\"retry_after\":100}"));
+	assert_int_equal(kz_enroll(ctx, "n2", NULL, 0, "alice", rt2, 0, &res),
+	    KZ_UNAVAILABLE);
+	assert_int_equal(res.reason, KZ_R_RATE_LIMITED);
+	kz_result_clear(&res);
+	before = refresh_requests();
+	assert_int_equal(kz_enroll(ctx, "n2", NULL, 0, "alice", rt2, 0, &res),
+	    KZ_UNAVAILABLE);
+	assert_int_equal(res.reason, KZ_R_RATE_LIMITED);
+	kz_result_clear(&res);
+	assert_int_equal(refresh_requests(), before);
+	kz_free_secret(rt);
+	kz_free_secret(rt2);
+	kz_ctx_close(ctx);
+}
+
+static int64_t clock_offset;
+
+static int64_t
+fake_now(void)
+{
+	return (int64_t)time(NULL) + clock_offset;
+}
+
+/* Findings 2 and 3: a clock that was a year fast and is put right. */
+static void
+clock_put_right(void **state)
+{
+	kz_ctx *ctx = ctx_for("clock", false, NULL);
+	char *tok = NULL;
+	kz_result res;
+	long before;
+
+	(void)state;
+	ctx->now = fake_now;
+	enroll_one(ctx, "k1");
+	clock_offset = 365LL * 86400;
+	/* minted while fast */
+	assert_int_equal(kz_enrollment_refresh(ctx, "k1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	clock_offset = 0;
+	before = refresh_requests();
+	assert_int_equal(kz_enrollment_refresh(ctx, "k1", KZ_REFRESH_IF_DUE,
+	    &res), KZ_OK);
+	assert_string_equal(res.detail, "refreshed");
+	kz_result_clear(&res);
+	assert_int_equal(refresh_requests(), before + 1);
+
+	/* a 429 while fast: its wait means nothing once the clock is right */
+	clock_offset = 365LL * 86400;
+	free(kzt_idp("POST", "/test/fault", "{\"mode\":\"429\",\"paths\":"
+	    "[\"/token\"],\"count\":1,\"retry_after\":30}"));
+	assert_int_equal(kz_enr_access(ctx, "k1", 0, true, NULL, &res),
+	    KZ_UNAVAILABLE);
+	assert_int_equal(res.reason, KZ_R_RATE_LIMITED);
+	kz_result_clear(&res);
+	clock_offset = 0;
+	assert_int_equal(kz_enrollment_refresh(ctx, "k1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	/* and a token of a clock that went back is not handed out as valid
+	 * without a refresh */
+	clock_offset = 365LL * 86400;
+	assert_int_equal(kz_enrollment_refresh(ctx, "k1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	clock_offset = 0;
+	before = refresh_requests();
+	assert_int_equal(kz_enrollment_token(ctx, "k1", 0, &tok, &res), KZ_OK);
+	kz_result_clear(&res);
+	assert_int_equal(refresh_requests(), before + 1);
+	kz_free_secret(tok);
+	kz_ctx_close(ctx);
+}
+
+/* Finding 5: a reader with a valid cached token never waits for the
+ * lock (held here through another open file description). */
+static void
+reader_needs_no_lock(void **state)
+{
+	kz_ctx *ctx = ctx_for("nolock", false, NULL);
+	char path[600], *tok = NULL;
+	kz_result res;
+	int64_t t0;
+	int held;
+
+	(void)state;
+	enroll_one(ctx, "l1");
+	snprintf(path, sizeof(path), "%s/nolock/store/l1.lock", kzt_dir());
+	held = open(path, O_RDONLY);
+	assert_true(held >= 0);
+	assert_int_equal(flock(held, LOCK_EX), 0);
+	t0 = kz_monotonic_ms();
+	assert_int_equal(kz_enrollment_token(ctx, "l1", 0, &tok, &res), KZ_OK);
+	kz_result_clear(&res);
+	assert_int_equal(kz_enrollment_refresh(ctx, "l1", KZ_REFRESH_IF_DUE,
+	    &res), KZ_OK);
+	assert_string_equal(res.detail, "not due");
+	kz_result_clear(&res);
+	assert_true(kz_monotonic_ms() - t0 < 300);
+	kz_free_secret(tok);
+	close(held);
+	kz_ctx_close(ctx);
+}
+
 int
 main(void)
 {
@@ -430,6 +771,12 @@ main(void)
 		cmocka_unit_test(rate_limit_remembered),
 		cmocka_unit_test(kaizala_dialect),
 		cmocka_unit_test(kaizala_rotation_off),
+		cmocka_unit_test(cut_answer_at_every_byte),
+		cmocka_unit_test(long_and_spaced_tokens_stored),
+		cmocka_unit_test(hostile_lifetimes_clamped),
+		cmocka_unit_test(enroll_without_access_token),
+		cmocka_unit_test(clock_put_right),
+		cmocka_unit_test(reader_needs_no_lock),
 	};
 
 	return cmocka_run_group_tests_name("refresh", tests, NULL, NULL);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -108,7 +109,8 @@ names_and_tokens(void **state)
 	assert_false(kz_enr_name_ok(long_name));
 	assert_true(kz_enr_token_ok("abc.DEF-_~+/="));
 	assert_false(kz_enr_token_ok(""));
-	assert_false(kz_enr_token_ok("a b"));
+	/* RFC 6749 VSCHAR includes the space, and a token may be long */
+	assert_true(kz_enr_token_ok("a b"));
 	assert_false(kz_enr_token_ok("a\nb"));
 	assert_false(kz_enr_token_ok("caf\xc3\xa9"));
 	assert_string_equal(kz_enr_state_name(KZ_ENR_EXPIRING), "expiring");
@@ -238,6 +240,86 @@ lock_is_exclusive(void **state)
 	kz_ctx_close(ctx);
 }
 
+/* Issue 11 finding 10: the wait for the lock ends with the decision's
+ * deadline, not a second after it. */
+static void
+lock_wait_bounded_by_deadline(void **state)
+{
+	kz_ctx *ctx = kzt_ctx("lockdl", "[kztoken]\ntimeout = 1\n");
+	char err[512], path[600];
+	int fd, held;
+	int64_t t0, took;
+
+	(void)state;
+	fd = kz_store_lock(ctx, "d1", err, sizeof(err));
+	assert_true(fd >= 0);
+	/* another open file description of the lock: flock conflicts */
+	snprintf(path, sizeof(path), "%s/lockdl/store/d1.lock", kzt_dir());
+	held = open(path, O_RDONLY);
+	kz_store_unlock(fd);
+	assert_true(held >= 0);
+	assert_int_equal(flock(held, LOCK_EX), 0);
+	kz_deadline_start(ctx);
+	t0 = kz_monotonic_ms();
+	assert_int_equal(kz_store_lock(ctx, "d1", err, sizeof(err)), -1);
+	took = kz_monotonic_ms() - t0;
+	if (took < 900 || took > 1150)
+		fail_msg("lock wait took %lld ms with a 1 s deadline",
+		    (long long)took);
+	/* a spent deadline: one try, no wait */
+	t0 = kz_monotonic_ms();
+	assert_int_equal(kz_store_lock(ctx, "d1", err, sizeof(err)), -1);
+	assert_true(kz_monotonic_ms() - t0 < 100);
+	close(held);
+	kz_ctx_close(ctx);
+}
+
+/* Finding 10: a parse error names its line, not "binary content". */
+static void
+parse_error_is_precise(void **state)
+{
+	kz_ctx *ctx = kzt_ctx("perr", NULL);
+	struct kz_enr e;
+	char err[512], path[600];
+	FILE *f;
+
+	(void)state;
+	fill(&e, "p1", "rt-p1");
+	assert_int_equal(kz_store_save(ctx, &e, err, sizeof(err)), 0);
+	kz_enr_clear(&e);
+	snprintf(path, sizeof(path), "%s/perr/store/p1.enr", kzt_dir());
+	f = fopen(path, "a");
+	assert_non_null(f);
+	fputs("bogus_key 1\n", f);
+	fclose(f);
+	assert_int_equal(kz_store_load(ctx, "p1", &e, err, sizeof(err)), -1);
+	if (strstr(err, "binary") != NULL || strstr(err, "bogus_key") == NULL)
+		fail_msg("parse error reported as: %s", err);
+	kz_ctx_close(ctx);
+}
+
+/* Finding 11: the store never writes what it could not read back. */
+static void
+refuses_unreadable_values(void **state)
+{
+	kz_ctx *ctx = kzt_ctx("unread", NULL);
+	struct kz_enr e;
+	char err[512];
+
+	(void)state;
+	fill(&e, "u1", "rt-u1");
+	assert_int_equal(kz_store_save(ctx, &e, err, sizeof(err)), 0);
+	e.refresh_exp = -5;
+	assert_int_equal(kz_store_save(ctx, &e, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "read back"));
+	kz_enr_clear(&e);
+	/* the old file stands */
+	assert_int_equal(kz_store_load(ctx, "u1", &e, err, sizeof(err)), 1);
+	assert_int_equal(e.refresh_exp, 0);
+	kz_enr_clear(&e);
+	kz_ctx_close(ctx);
+}
+
 static void
 failed_write_keeps_old(void **state)
 {
@@ -304,6 +386,9 @@ main(void)
 		cmocka_unit_test(list_names),
 		cmocka_unit_test(lock_is_exclusive),
 		cmocka_unit_test(failed_write_keeps_old),
+		cmocka_unit_test(lock_wait_bounded_by_deadline),
+		cmocka_unit_test(parse_error_is_precise),
+		cmocka_unit_test(refuses_unreadable_values),
 		cmocka_unit_test(state_and_due),
 	};
 
