@@ -309,6 +309,22 @@ keep_enrollment(kz_ctx *ctx, struct kz_atomic *tx, struct kz_enr *e,
 	return v;
 }
 
+/* A group or user name as the store can keep and read it back: printable
+ * ASCII, no white space (a control byte would make the file unreadable
+ * and reach the admin's terminal). */
+static bool
+subject_ok(const char *s)
+{
+	size_t n = 0;
+
+	if (s == NULL || *s == '\0')
+		return false;
+	for (; s[n]; n++)
+		if ((unsigned char)s[n] <= 0x20 || (unsigned char)s[n] >= 0x7f)
+			return false;
+	return n <= 128;
+}
+
 kz_verdict
 kz_enroll(kz_ctx *ctx, const char *name, const char *provider, int is_group,
     const char *subject, const char *refresh_token, unsigned flags,
@@ -331,9 +347,9 @@ kz_enroll(kz_ctx *ctx, const char *name, const char *provider, int is_group,
 	if ((p = kz_config_provider(ctx->cfg, provider)) == NULL)
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "no [provider %s] in "
 		    "%s", provider, ctx->cfg->path);
-	if (subject == NULL || *subject == '\0' || strlen(subject) > 128 ||
-	    strpbrk(subject, " \t\r\n") != NULL)
-		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "bad %s name",
+	if (!subject_ok(subject))
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "bad %s name "
+		    "(printable ASCII without spaces, at most 128)",
 		    is_group ? "group" : "user");
 	if (!kz_enr_token_ok(refresh_token))
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "the refresh token "

@@ -35,6 +35,10 @@ kz enroll x --group g --user u </dev/null; t_check "enroll with --group and --us
 kz enroll x --group g sometoken </dev/null; t_check "a token on the command line is refused (4)" 4 "$rc"
 case $o in *"never the command line"*) t_pass "and the message says why" ;; *) t_fail "message for argv token" "$o" ;; esac
 kz enroll x --group g </dev/null; t_check "enroll with an empty stdin exits 4" 4 "$rc"
+# a control byte in the group would make the store file unreadable (and
+# reach the terminal): refused before anything is sent or stored
+o=$(printf 'rt-%040d\n' 0 | "$KZ" enroll ctl --group $'ops\e[31m' 2>&1); rc=$?
+t_check "enroll with a control byte in the group exits 4" "4 no-file" "$rc $([ -e "$work/c/store/ctl.enr" ] && echo file || echo no-file)"
 kz list --bogus; t_check "list with a bad option exits 4" 4 "$rc"
 kz token; t_check "token without NAME exits 4" 4 "$rc"
 kz token nosuch; t_check "token of an unknown enrollment exits 4" 4 "$rc"
