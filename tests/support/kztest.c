@@ -235,3 +235,17 @@ kzt_decide(kz_ctx *ctx, const char *tok, const char *user,
 
 	return kz_decide(ctx, &req, res);
 }
+
+void
+kzt_expect_mint(kz_ctx *ctx, const char *mint_json, const char *user,
+    const char *service, kz_verdict v, kz_reason r)
+{
+	char *tok = kzt_mint(mint_json);
+	kz_result res;
+
+	assert_non_null(tok);
+	kzt_decide(ctx, tok, user, service, &res);
+	assert_decision(&res, v, r);
+	kz_result_clear(&res);
+	free(tok);
+}

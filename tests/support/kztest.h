@@ -41,6 +41,11 @@ kz_ctx *kzt_ctx(const char *name, const char *extra);
 kz_verdict kzt_decide(kz_ctx *ctx, const char *tok, const char *user,
     const char *service, kz_result *res);
 
+/* Mints a JWT with the test IdP (JSON as for kzt_mint), decides it for
+ * user and service, and asserts verdict and reason. */
+void kzt_expect_mint(kz_ctx *ctx, const char *mint_json, const char *user,
+    const char *service, kz_verdict v, kz_reason r);
+
 /* Asserts verdict and reason together, printing the detail on failure. */
 #define assert_decision(res, v, r) do { \
 	if ((res)->verdict != (v) || (res)->reason != (r)) \

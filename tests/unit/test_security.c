@@ -30,19 +30,6 @@ teardown(void **state)
 	return 0;
 }
 
-static void
-expect(kz_ctx *c, const char *mint_json, const char *user, const char *svc,
-    kz_verdict v, kz_reason r)
-{
-	char *tok = kzt_mint(mint_json);
-	kz_result res;
-
-	assert_non_null(tok);
-	kzt_decide(c, tok, user, svc, &res);
-	assert_decision(&res, v, r);
-	kz_result_clear(&res);
-	free(tok);
-}
 
 /* ---- the end-of-decision invariant (kz_seal) ---- */
 
@@ -161,8 +148,8 @@ static void
 sudo_i_needs_the_group(void **state)
 {
 	(void)state;
-	expect(ctx, "{}", "alice", "sudo-i", KZ_FORBIDDEN, KZ_R_MISSING_GROUP);
-	expect(ctx, "{\"claims\":{\"groups\":[\"ops-admins\"]}}", "alice",
+	kzt_expect_mint(ctx, "{}", "alice", "sudo-i", KZ_FORBIDDEN, KZ_R_MISSING_GROUP);
+	kzt_expect_mint(ctx, "{\"claims\":{\"groups\":[\"ops-admins\"]}}", "alice",
 	    "sudo-i", KZ_OK, KZ_R_NONE);
 }
 
@@ -268,7 +255,7 @@ time_claims_are_bounded(void **state)
 		for (size_t j = 0; j < KZ_NELEM(bad); j++) {
 			snprintf(json, sizeof(json), "{\"claims\":{\"%s\":%s}}",
 			    claims[i], bad[j]);
-			expect(ctx, json, "alice", "sudo", KZ_UNAUTHENTICATED,
+			kzt_expect_mint(ctx, json, "alice", "sudo", KZ_UNAUTHENTICATED,
 			    KZ_R_MALFORMED);
 		}
 	}
@@ -283,14 +270,14 @@ token_age_cannot_wrap(void **state)
 	/* a login "in the future" would pass max_token_age for ever */
 	snprintf(json, sizeof(json), "{\"claims\":{\"groups\":[\"ops-admins\"],"
 	    "\"auth_time\":%lld}}", (long long)kz_now(ctx) + 86400);
-	expect(ctx, json, "alice", "sudo", KZ_UNAUTHENTICATED,
+	kzt_expect_mint(ctx, json, "alice", "sudo", KZ_UNAUTHENTICATED,
 	    KZ_R_ISSUED_IN_FUTURE);
 	/* the oldest possible login is simply too old */
-	expect(ctx, "{\"claims\":{\"groups\":[\"ops-admins\"],\"auth_time\":1}}",
+	kzt_expect_mint(ctx, "{\"claims\":{\"groups\":[\"ops-admins\"],\"auth_time\":1}}",
 	    "alice", "sudo", KZ_FORBIDDEN, KZ_R_TOKEN_TOO_OLD);
 	snprintf(json, sizeof(json), "{\"claims\":{\"groups\":[\"ops-admins\"],"
 	    "\"auth_time\":%lld}}", (long long)kz_now(ctx) - 10);
-	expect(ctx, json, "alice", "sudo", KZ_OK, KZ_R_NONE);
+	kzt_expect_mint(ctx, json, "alice", "sudo", KZ_OK, KZ_R_NONE);
 }
 
 /* ---- name claims (DESIGN.md section 4.6) ---- */
@@ -306,11 +293,11 @@ name_claims_never_fall_back(void **state)
 	for (size_t i = 0; i < KZ_NELEM(bad); i++) {
 		snprintf(json, sizeof(json), "{\"claims\":{\"preferred_username\":"
 		    "%s,\"username\":\"root\",\"sub\":\"root\"}}", bad[i]);
-		expect(ctx, json, "root", NULL, KZ_UNAUTHENTICATED,
+		kzt_expect_mint(ctx, json, "root", NULL, KZ_UNAUTHENTICATED,
 		    KZ_R_MALFORMED);
 	}
 	/* a JWT without the claim: sub, never "username" */
-	expect(ctx, "{\"claims\":{\"preferred_username\":null,"
+	kzt_expect_mint(ctx, "{\"claims\":{\"preferred_username\":null,"
 	    "\"username\":\"root\"}}", "root", NULL, KZ_UNAUTHENTICATED,
 	    KZ_R_USER_MISMATCH);
 }
@@ -332,10 +319,10 @@ user_map_only(void **state)
 	snprintf(extra, sizeof(extra), "user_map_file = %s\n"
 	    "user_map_only = true\n", path);
 	c = kzt_ctx("sec-maponly", extra);
-	expect(c, "{\"claims\":{\"preferred_username\":\"alice@corp\"}}",
+	kzt_expect_mint(c, "{\"claims\":{\"preferred_username\":\"alice@corp\"}}",
 	    "alice", NULL, KZ_OK, KZ_R_NONE);
 	/* not in the map: refused, even though it equals the local name */
-	expect(c, "{\"claims\":{\"preferred_username\":\"bob\"}}", "bob", NULL,
+	kzt_expect_mint(c, "{\"claims\":{\"preferred_username\":\"bob\"}}", "bob", NULL,
 	    KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH);
 	kz_ctx_close(c);
 	/* user_map_only without a map would let nobody in: a config error */
