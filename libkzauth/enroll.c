@@ -288,6 +288,14 @@ keep_enrollment(kz_ctx *ctx, struct kz_atomic *tx, struct kz_enr *e,
 			    "again", why, e->name, e->name);
 		return v;
 	}
+	if (res->reason == KZ_R_REVOKED) {
+		/* not "renew it with kztoken enroll": that just failed */
+		kz_atomic_abort(tx);
+		return kz_set(res, v, KZ_R_REVOKED, "the token service refused "
+		    "this refresh token (expired, revoked or superseded): "
+		    "nothing was stored%s", have_old ? "; the enrollment "
+		    "stays as it was" : "");
+	}
 	if (res->reason != KZ_R_RATE_LIMITED || e->retry_after_until == 0) {
 		kz_atomic_abort(tx);
 		return v;	/* nothing changed at the provider */
