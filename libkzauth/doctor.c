@@ -209,15 +209,23 @@ check_enrollments(struct doc *d)
 }
 
 static void
-on_unguarded(void *arg, const char *service, const char *policy)
+on_unguarded(void *arg, enum kz_pam_finding what, const char *service,
+    const char *other)
 {
 	struct doc *d = arg;
 
 	d->unguarded++;
-	report(d, 1, KZ_OK, "pam", "service %s reaches pam_kztoken.so but "
-	    "no [service %s] (nor its base service, nor [service default]) "
-	    "applies: any valid token of the user is enough there", service,
-	    policy);
+	if (what == KZ_PAM_VARIANT_SKIPS)
+		report(d, 1, KZ_OK, "pam", "service %s does not use "
+		    "pam_kztoken.so while %s does: `%s` is not gated by the "
+		    "token (give /etc/pam.d/%s the lines of %s)", service, other,
+		    strcmp(service + strlen(service) - 2, "-i") == 0 ?
+		    "sudo -i" : "su -l", service, other);
+	else
+		report(d, 1, KZ_OK, "pam", "service %s reaches pam_kztoken.so "
+		    "but no [service %s] (nor its base service, nor [service "
+		    "default]) applies: any valid token of the user is enough "
+		    "there", service, other);
 }
 
 /* The PAM services that reach the module and fall through to no policy

@@ -381,10 +381,13 @@ KZ_HIDDEN void kz_denylist_free(struct kz_denylist *d);
 
 /* ---- PAM stacks (pamcheck.c), for the doctor ---- */
 
-/* Called for a service that reaches pam_kztoken.so and gets no policy
- * (policy: the section name it looked for). */
-typedef void (*kz_pam_warn_fn)(void *arg, const char *service,
-    const char *policy);
+/* What the PAM check found about a service: it reaches pam_kztoken.so and
+ * gets no policy (other: the section it looked for), or it is a
+ * login-shell variant that skips the module its base service uses (other:
+ * the base service). */
+enum kz_pam_finding { KZ_PAM_NO_POLICY, KZ_PAM_VARIANT_SKIPS };
+typedef void (*kz_pam_warn_fn)(void *arg, enum kz_pam_finding what,
+    const char *service, const char *other);
 /* Returns how many services reach the module, or -1 (no such dir). */
 KZ_HIDDEN int kz_pam_services_check(kz_ctx *ctx, const char *dir,
     kz_pam_warn_fn warn, void *arg);

@@ -150,7 +150,38 @@ judge(kz_ctx *ctx, const char *service, const char *policy, bool strict,
 {
 	(*reached)++;
 	if (strict && kz_config_service(ctx->cfg, policy) == NULL)
-		warn(arg, service, policy);
+		warn(arg, KZ_PAM_NO_POLICY, service, policy);
+}
+
+static bool
+reaches(const char *dir, const char *name)
+{
+	struct reach r = { 0 };
+	bool yes;
+
+	scan_file(dir, name, 0, &r);
+	yes = r.plain || r.forced.n > 0;
+	kz_strv_free(&r.forced);
+	return yes;
+}
+
+/* A login-shell variant (sudo-i, su-l) that does not reach the module
+ * while its base service does: Debian's sudo-i includes common-auth, not
+ * sudo, so a token-only sudo still leaves `sudo -i` to the password. */
+static void
+check_variant(const char *dir, const char *name, kz_pam_warn_fn warn,
+    void *arg)
+{
+	size_t n = strlen(name);
+	char base[NAME_MAX + 1];
+
+	if (n < 3 || n > NAME_MAX || name[n - 2] != '-' ||
+	    (name[n - 1] != 'i' && name[n - 1] != 'l'))
+		return;
+	memcpy(base, name, n - 2);
+	base[n - 2] = '\0';
+	if (reaches(dir, base) && !reaches(dir, name))
+		warn(arg, KZ_PAM_VARIANT_SKIPS, name, base);
 }
 
 int
@@ -169,6 +200,7 @@ kz_pam_services_check(kz_ctx *ctx, const char *dir, kz_pam_warn_fn warn,
 
 		if (!is_service_name(de->d_name))
 			continue;
+		check_variant(dir, de->d_name, warn, arg);
 		scan_file(dir, de->d_name, 0, &r);
 		if (r.plain)
 			judge(ctx, de->d_name, de->d_name, strict, warn, arg,
