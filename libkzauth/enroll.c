@@ -141,6 +141,90 @@ refresh_locked(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	return v;
 }
 
+struct refresh_job {
+	struct kz_provider *p;
+	struct kz_enr *e;
+	unsigned flags;
+};
+
+static kz_verdict
+refresh_job(kz_ctx *ctx, void *arg, kz_result *res)
+{
+	struct refresh_job *j = arg;
+
+	return refresh_locked(ctx, j->p, j->e, j->flags, res);
+}
+
+/*
+ * refresh_locked in a worker nobody can kill halfway (guardian.c), the
+ * lock held: with wait, e is read back from the store it wrote; without,
+ * the caller goes on with the still valid token it has while the worker
+ * refreshes.
+ */
+static kz_verdict
+refresh_guarded(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
+    unsigned flags, bool wait, kz_result *res)
+{
+	struct refresh_job j = { .p = p, .e = e, .flags = flags };
+	char err[512], name[80];
+	kz_verdict v;
+	int rc;
+
+	snprintf(name, sizeof(name), "%s", e->name);
+	v = kz_guard_run(ctx, refresh_job, &j, wait,
+	    (flags & KZ_REFRESH_WAIT) != 0, res);
+	if (!wait)
+		return v;
+	kz_enr_clear(e);
+	if ((rc = kz_store_load(ctx, name, e, err, sizeof(err))) <= 0)
+		return rc == 0 ? kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "the "
+		    "enrollment vanished during its refresh") :
+		    store_error(res, err);
+	return v;
+}
+
+/*
+ * A login that needs a token (membership) and finds one due but still
+ * valid never waits for the refresh: its deadline is for the request the
+ * token is needed for.  When the lock is free it starts the refresh in
+ * the background (the worker takes over the lock); when another process
+ * holds it, that one is refreshing.  Either way the valid token serves.
+ */
+static bool
+serve_while_refreshing(kz_ctx *ctx, const struct kz_enr *seen,
+    unsigned flags, bool force, char **token, kz_result *res)
+{
+	struct kz_provider *p = kz_config_provider(ctx->cfg, seen->provider);
+	kz_result bg = { 0 };
+	struct kz_enr e;
+	char err[512];
+	bool served;
+	int fd;
+
+	if (token == NULL || force || (flags & KZ_REFRESH_WAIT) || p == NULL ||
+	    !kz_enr_access_valid(ctx, seen))
+		return false;
+	if ((fd = kz_store_lock_wait(ctx, seen->name, 0, err,
+	    sizeof(err))) < 0) {
+		kz_debug(ctx, "enrollment %s: due, being refreshed elsewhere "
+		    "(%s); the valid token serves", seen->name, err);
+		return give_token(ctx, seen, kz_set(res, KZ_OK, KZ_R_NONE,
+		    "due"), token, res) == KZ_OK;
+	}
+	if (kz_store_load(ctx, seen->name, &e, err, sizeof(err)) <= 0) {
+		kz_store_unlock(fd);
+		return false;
+	}
+	if (kz_enr_due(ctx, &e) && kz_enr_state_now(ctx, &e) != KZ_ENR_REVOKED)
+		(void)refresh_guarded(ctx, p, &e, flags, false, &bg);
+	served = kz_enr_access_valid(ctx, &e) && give_token(ctx, &e,
+	    kz_set(res, KZ_OK, KZ_R_NONE, "due, refreshing in the background"),
+	    token, res) == KZ_OK;
+	kz_enr_clear(&e);
+	kz_store_unlock(fd);	/* the worker keeps its copy of the lock */
+	return served;
+}
+
 /* Refreshes under the lock when needed; what the store holds afterwards
  * is what the provider accepts. */
 kz_verdict
@@ -163,7 +247,8 @@ kz_enr_access(kz_ctx *ctx, const char *name, unsigned flags, bool force,
 			    ctx->cfg->store_dir);
 		return store_error(res, err);
 	}
-	if (answer_unlocked(ctx, &seen, flags, force, token, res)) {
+	if (answer_unlocked(ctx, &seen, flags, force, token, res) ||
+	    serve_while_refreshing(ctx, &seen, flags, force, token, res)) {
 		kz_enr_clear(&seen);
 		return KZ_OK;
 	}
@@ -218,7 +303,7 @@ kz_enr_access(kz_ctx *ctx, const char *name, unsigned flags, bool force,
 	    !(flags & KZ_REFRESH_IF_DUE))) {
 		bool cached_ok = kz_enr_access_valid(ctx, &e);
 
-		v = refresh_locked(ctx, p, &e, flags, res);
+		v = refresh_guarded(ctx, p, &e, flags, true, res);
 		/* a still valid access token serves while the provider is
 		 * merely unavailable */
 		if (v != KZ_OK && !(v == KZ_UNAVAILABLE && token != NULL &&

@@ -428,6 +428,9 @@ KZ_HIDDEN int kz_store_dir_ok(kz_ctx *ctx, bool create, char *err,
  * bounded time; returns the lock fd or -1 with err. */
 KZ_HIDDEN int kz_store_lock(kz_ctx *ctx, const char *name, char *err,
     size_t errlen);
+/* The same with a wait of wait_ms (0: only if free at once). */
+KZ_HIDDEN int kz_store_lock_wait(kz_ctx *ctx, const char *name, long wait_ms,
+    char *err, size_t errlen);
 KZ_HIDDEN void kz_store_unlock(int fd);
 /* 1 loaded, 0 no such enrollment, -1 error (err filled). */
 KZ_HIDDEN int kz_store_load(kz_ctx *ctx, const char *name, struct kz_enr *e,
@@ -469,6 +472,13 @@ KZ_HIDDEN kz_verdict kz_enr_access(kz_ctx *ctx, const char *name,
     unsigned flags, bool force, char **token, kz_result *res);
 KZ_HIDDEN void kz_enr_info(kz_ctx *ctx, const struct kz_enr *e,
     kz_enrollment_info *info);
+/* A refresh run in a worker the caller cannot interrupt (guardian.c).
+ * With wait, returns the worker's outcome (bounded by the deadline);
+ * without, returns at once while the worker goes on.  own_caller: the
+ * CLI, which may wait out a short Retry-After. */
+typedef kz_verdict (*kz_guard_fn)(kz_ctx *ctx, void *arg, kz_result *res);
+KZ_HIDDEN kz_verdict kz_guard_run(kz_ctx *ctx, kz_guard_fn fn, void *arg,
+    bool wait, bool own_caller, kz_result *res);
 /* ==== end of Enrollment ==== */
 
 #endif /* KZ_INTERNAL_H */

@@ -152,6 +152,14 @@ open_lock(const char *path)
 int
 kz_store_lock(kz_ctx *ctx, const char *name, char *err, size_t errlen)
 {
+	return kz_store_lock_wait(ctx, name, -1, err, errlen);
+}
+
+/* wait_ms < 0: bounded by the running deadline, else by timeout. */
+int
+kz_store_lock_wait(kz_ctx *ctx, const char *name, long wait_ms, char *err,
+    size_t errlen)
+{
 	char path[PATH_MAX];
 	struct stat st;
 	int64_t until;
@@ -177,8 +185,8 @@ kz_store_lock(kz_ctx *ctx, const char *name, char *err, size_t errlen)
 	 * one runs, else by timeout; polling, so a stopped holder cannot
 	 * hang sudo. */
 	left = kz_deadline_left(ctx);
-	until = kz_monotonic_ms() + (ctx->deadline_ms != 0 ? left :
-	    (long)ctx->cfg->timeout * 1000);
+	until = kz_monotonic_ms() + (wait_ms >= 0 ? wait_ms :
+	    ctx->deadline_ms != 0 ? left : (long)ctx->cfg->timeout * 1000);
 	while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
 		struct timespec ts;
 		int64_t now;

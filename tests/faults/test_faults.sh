@@ -37,7 +37,7 @@ mode() { idp POST /test/mode "{\"rotation\":\"$1\"}" > /dev/null; }
 enroll() { idp refresh '{"username":"alice"}' | "$KZ" enroll "$1" --user alice > /dev/null 2>&1; }
 make_due() { sed -i 's/^access_token_expiry .*/access_token_expiry 1/' "$store/$1.enr"; }
 
-for n in full ro clock stop many kill; do
+for n in full ro clock stop many kill skill; do
 	enroll "$n" || t_fail "enroll $n"
 done
 
@@ -167,6 +167,63 @@ t_check "200 kill -9s: the stored token always valid at the provider (grace)" 0 
 "$KZ" refresh kill > /dev/null 2>&1
 t_check "and the next refresh works" 0 "$?"
 t_check "leaving the current token stored" current "$(rt_state kill)"
+
+# ---- a strict provider: kill -9 of the caller loses nothing ----
+# The refresh runs in a worker of its own (guardian.c) that finishes and
+# stores whatever becomes of the process that asked for it: a user who
+# kills their own sudo, or sshd ending its PAM child on a hang-up.
+mode strict
+quiet() { flock -w 10 "$store/$1.lock" true; }
+lost=0
+for i in $(seq 40); do
+	"$KZ" refresh skill > /dev/null 2>&1 &
+	p=$!
+	sleep "0.0$((RANDOM % 7))$((RANDOM % 10))"
+	kill -9 "$p" 2> /dev/null
+	wait "$p" 2> /dev/null
+	if [ $((i % 4)) = 0 ]; then
+		quiet skill
+		[ "$(rt_state skill)" = current ] || lost=$((lost + 1))
+	fi
+done
+quiet skill
+t_check "40 kill -9s of the caller at a strict provider: no token lost" 0 "$lost"
+"$KZ" refresh skill > /dev/null 2>&1
+t_check "and the next refresh works" "0 current" "$? $(rt_state skill)"
+mode grace
+
+# ---- a due but valid group token: sudo never waits for its refresh ----
+mconf=$work/m/kztoken.conf
+kz_write_config "$mconf" "membership_check = enrollment" \
+	"membership_url = $KZ_IDP_URL/membership/{group}/{user}" \
+	"membership_ttl = 0" "[service sudo]" "require_group = ops-admins"
+idp refresh '{"username":"alice","group":"ops-admins"}' |
+    KZTOKEN_CONFIG=$mconf "$KZ" enroll ops --group ops-admins > /dev/null 2>&1 ||
+    t_fail "enroll ops"
+mstore=$work/m/store
+# due (past 90 % of its life) but still valid for 20 s
+now=$(date +%s)
+sed -i -e "s/^access_token_issued .*/access_token_issued $((now - 280))/" \
+    -e "s/^access_token_expiry .*/access_token_expiry $((now + 20))/" "$mstore/ops.enr"
+alice=$(idp mint '{"claims":{"preferred_username":"alice","groups":[]}}')
+flock "$mstore/ops.lock" sleep 8 &
+holder=$!
+sleep 0.3
+t0=$(date +%s%N)
+o=$(printf '%s' "$alice" | KZTOKEN_CONFIG=$mconf "$KZ" check --service sudo --user alice 2>&1); rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+t_check "lock held by a stuck refresher: sudo for a member still OK" 0 "$rc"
+[ "$ms" -lt 1500 ] && t_pass "without waiting for the lock (${ms} ms)" || t_fail "waited for the lock" "${ms} ms: $o"
+kill "$holder" 2> /dev/null; wait "$holder" 2> /dev/null
+idp POST /test/fault '{"mode":"hang","paths":["/token"],"count":1}' > /dev/null
+t0=$(date +%s%N)
+o=$(printf '%s' "$alice" | KZTOKEN_CONFIG=$mconf "$KZ" check --service sudo --user alice 2>&1); rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+t_check "token endpoint hangs: sudo for a member still OK" 0 "$rc"
+[ "$ms" -lt 1500 ] && t_pass "the refresh goes on in the background (${ms} ms)" || t_fail "waited for the refresh" "${ms} ms: $o"
+idp POST /test/fault '{"mode":"none"}' > /dev/null
+quiet_m() { flock -w 10 "$mstore/ops.lock" true; }
+quiet_m
 
 # ---- finding 13: doctor names the risk of a rotating provider ----
 o=$("$KZ" doctor 2>&1)
