@@ -90,7 +90,8 @@ file_sink(int prio, const char *line)
 
 	if (path == NULL || *path != '/')
 		return;
-	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+	fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
+	    O_NONBLOCK,
 	    0600);
 	if (fd < 0)
 		return;

@@ -59,7 +59,10 @@ kz_read_file(const char *path, unsigned flags, size_t max, char **bufp,
 
 	*bufp = NULL;
 	*lenp = 0;
-	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO planted where a file should be must not hang
+	 * the open (and with it sudo or sshd); fstat then refuses it. */
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+	    O_NONBLOCK);
 	if (fd < 0) {
 		int e = errno;
 

@@ -141,11 +141,14 @@ enr_path(kz_ctx *ctx, const char *name, const char *suffix, char *out,
 static int
 open_lock(const char *path)
 {
+	/* O_NONBLOCK: a FIFO in its place must not hang the open; the
+	 * caller's fstat refuses anything but a regular file. */
 	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC |
-	    O_NOCTTY, 0600);
+	    O_NOCTTY | O_NONBLOCK, 0600);
 
 	if (fd < 0 && (errno == EROFS || errno == EACCES))
-		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+		fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+		    O_NONBLOCK);
 	return fd;
 }
 

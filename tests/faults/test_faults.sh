@@ -225,6 +225,24 @@ idp POST /test/fault '{"mode":"none"}' > /dev/null
 quiet_m() { flock -w 10 "$mstore/ops.lock" true; }
 quiet_m
 
+# ---- FIFOs planted where files should be: nothing hangs ----
+# A plain open() of a FIFO blocks until a writer comes: sudo and sshd would
+# hang with no deadline.  Every file is opened non-blocking, then refused.
+fconf=$work/f/kztoken.conf
+kz_write_config "$fconf"
+mkdir -p "$work/f/store" "$work/f/cache"
+mkfifo -m 600 "$work/f/store/fifo.enr" "$work/f/store/fifo2.lock" "$work/f/cache/jwks-idp.json"
+idp refresh '{"username":"alice"}' | KZTOKEN_CONFIG=$fconf "$KZ" enroll fifo2 --user alice > /dev/null 2>&1
+o=$(KZTOKEN_CONFIG=$fconf timeout 10 "$KZ" token fifo 2>&1); rc=$?
+t_check "a FIFO as a store file: token refuses it at once (exit 4)" 4 "$rc"
+o=$(KZTOKEN_CONFIG=$fconf timeout 10 "$KZ" list 2>&1); rc=$?
+[ "$rc" != 124 ] && t_pass "list does not hang on it (exit $rc)" || t_fail "list hung" "$o"
+o=$(KZTOKEN_CONFIG=$fconf timeout 10 "$KZ" refresh fifo2 2>&1); rc=$?
+t_check "a FIFO as a lock file: refresh refuses it at once (exit 4)" 4 "$rc"
+tok=$(idp mint '{"claims":{"preferred_username":"alice"}}')
+o=$(printf '%s' "$tok" | KZTOKEN_CONFIG=$fconf timeout 10 "$KZ" check --user alice 2>&1); rc=$?
+t_check "a FIFO as the JWKS cache: check ignores it and validates (exit 0)" 0 "$rc"
+
 # ---- finding 13: doctor names the risk of a rotating provider ----
 o=$("$KZ" doctor 2>&1)
 grep "enrollment kill" <<<"$o" | grep -q "rotates refresh tokens" &&
