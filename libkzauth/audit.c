@@ -104,9 +104,15 @@ file_sink(int prio, const char *line)
 	(void)prio;
 }
 
+/* Every line goes out as one line of printable ASCII: a kid or a detail
+ * from a hostile token must not forge a line of its own (debug lines
+ * quote such text). */
 static void
-deliver(kz_ctx *ctx, int prio, const char *line)
+deliver(kz_ctx *ctx, int prio, const char *raw)
 {
+	char line[1024];
+
+	kz_sanitize(line, sizeof(line), raw, 0);
 	kz_syslog_send(ctx, prio, line);
 	file_sink(prio, line);
 	if (ctx != NULL && ctx->log != NULL)

@@ -67,14 +67,19 @@ kz_reason_name(kz_reason r)
 kz_verdict
 kz_set(kz_result *res, kz_verdict v, kz_reason r, const char *fmt, ...)
 {
+	char detail[sizeof(res->detail)];
 	va_list ap;
 
 	res->verdict = v;
 	res->reason = r;
+	/* Formatted aside first: callers may quote res->detail itself
+	 * ("...: %s", res->detail), and vsnprintf into its own source is
+	 * undefined. */
 	if (fmt != NULL) {
 		va_start(ap, fmt);
-		vsnprintf(res->detail, sizeof(res->detail), fmt, ap);
+		vsnprintf(detail, sizeof(detail), fmt, ap);
 		va_end(ap);
+		memcpy(res->detail, detail, sizeof(detail));
 	}
 	return v;
 }
