@@ -27,6 +27,44 @@ take_names(json_t *claims, const char *key, char ***v, size_t *n,
 	return 0;
 }
 
+/*
+ * aud of a JWT or a provider's answer (a string or an array, any-of)
+ * against the configured audience.  Absent passes only where the caller
+ * allows it (tokeninfo answers carry none); another type is malformed.
+ */
+kz_verdict
+kz_aud_check(const struct kz_provider *p, json_t *aud, const char *what,
+    kz_result *res)
+{
+	const char *first = NULL;
+	size_t i;
+	json_t *a;
+
+	if (aud != NULL && !json_is_string(aud) && !json_is_array(aud))
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
+		    "%s: aud is neither a string nor an array", what);
+	if (p->audience.n == 0)
+		return KZ_OK;
+	if (json_is_string(aud)) {
+		first = json_string_value(aud);
+		if (kz_strv_has(&p->audience, first))
+			return KZ_OK;
+	}
+	json_array_foreach(aud, i, a) {
+		if (!json_is_string(a))
+			continue;
+		if (first == NULL)
+			first = json_string_value(a);
+		if (kz_strv_has(&p->audience, json_string_value(a)))
+			return KZ_OK;
+	}
+	return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_AUDIENCE, "%s: aud "
+	    "%.60s%s does not name this host's audience (%.60s%s)", what,
+	    first ? first : "(none)", json_is_array(aud) &&
+	    json_array_size(aud) > 1 ? ", ..." : "", p->audience.v[0],
+	    p->audience.n > 1 ? ", ..." : "");
+}
+
 static const char *const time_claims[] = { "exp", "iat", "nbf", "auth_time" };
 
 static int

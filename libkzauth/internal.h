@@ -344,6 +344,8 @@ KZ_HIDDEN kz_verdict kz_http_failure(const struct kz_http_resp *r,
 KZ_HIDDEN char *kz_read_client_secret(kz_ctx *ctx, struct kz_provider *p,
     char *err, size_t errlen);
 
+KZ_HIDDEN kz_verdict kz_aud_check(const struct kz_provider *p, json_t *aud,
+    const char *what, kz_result *res);
 KZ_HIDDEN kz_verdict kz_bind_user(kz_ctx *ctx, struct kz_provider *p,
     const char *want_user, kz_result *res);
 KZ_HIDDEN void kz_unbind(kz_ctx *ctx);
@@ -378,6 +380,11 @@ KZ_HIDDEN void kz_cache_put(kz_ctx *ctx, const char *provider,
 KZ_HIDDEN void kz_memcache_free(struct kz_memcache *mc);
 KZ_HIDDEN bool kz_denylisted(kz_ctx *ctx, const char sha[65], const char *jti);
 KZ_HIDDEN void kz_denylist_free(struct kz_denylist *d);
+/* The fingerprint of an ECDSA-signed JWT's twin signature (r, n - s),
+ * which verifies too, on the denylist? */
+KZ_HIDDEN bool kz_denylisted_ec_twin(kz_ctx *ctx, unsigned alg,
+    const char *signing_input, size_t si_len, const unsigned char *sig,
+    size_t sig_len);
 
 /* ---- PAM stacks (pamcheck.c), for the doctor ---- */
 

@@ -246,9 +246,6 @@ check_claims(kz_ctx *ctx, struct kz_provider *p, json_t *claims,
     kz_result *res)
 {
 	json_t *aud = json_object_get(claims, "aud");
-	bool aud_ok = p->audience.n == 0;
-	size_t i;
-	json_t *a;
 
 	/* Types and ranges are checked as the claims are read: a wrong type
 	 * is a malformed token, not a pass. */
@@ -260,22 +257,7 @@ check_claims(kz_ctx *ctx, struct kz_provider *p, json_t *claims,
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_ISSUER,
 		    "iss %s is not %s", res->id.iss ? res->id.iss : "(none)",
 		    p->issuer);
-	if (json_is_string(aud)) {
-		aud_ok = aud_ok || kz_strv_has(&p->audience,
-		    json_string_value(aud));
-	} else if (json_is_array(aud)) {
-		json_array_foreach(aud, i, a)
-			if (json_is_string(a) && kz_strv_has(&p->audience,
-			    json_string_value(a)))
-				aud_ok = true;
-	} else if (aud != NULL) {
-		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
-		    "aud is neither a string nor an array");
-	}
-	if (!aud_ok)
-		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_AUDIENCE,
-		    "aud does not name this host's audience");
-	return KZ_OK;
+	return kz_aud_check(p, aud, "token", res);
 }
 
 kz_verdict
@@ -360,6 +342,13 @@ kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p, const char *tok,
 	}
 	kz_trace(ctx, "signature", 1, "%s with key %s", kz_alg_name(alg),
 	    kid ? kid : "(none)");
+	if (kz_alg_family(alg) == KZ_ALG_EC && kz_denylisted_ec_twin(ctx, alg,
+	    tok, (size_t)(d2 - tok), sig, siglen)) {
+		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_DENYLISTED,
+		    "the twin of this ECDSA signature is on the local "
+		    "denylist");
+		goto out;
+	}
 	if ((claims = decode_json_segment(d1 + 1, (size_t)(d2 - d1 - 1))) == NULL) {
 		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "payload is not a JSON object");

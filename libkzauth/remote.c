@@ -98,25 +98,6 @@ is_access_token_type(const char *t)
 	    strcasecmp(t, "urn:ietf:params:oauth:token-type:access_token") == 0;
 }
 
-/* With an audience configured, the answer must name it: a refresh token
- * introspects as active at some providers, with no aud and no type. */
-static bool
-aud_ok(const struct kz_provider *p, json_t *aud)
-{
-	size_t i;
-	json_t *a;
-
-	if (p->audience.n == 0)
-		return true;
-	if (json_is_string(aud))
-		return kz_strv_has(&p->audience, json_string_value(aud));
-	json_array_foreach(aud, i, a)
-		if (json_is_string(a) && kz_strv_has(&p->audience,
-		    json_string_value(a)))
-			return true;
-	return false;
-}
-
 static kz_verdict
 read_introspection(kz_ctx *ctx, struct kz_provider *p, json_t *ans,
     bool jwt_valid, kz_result *res)
@@ -143,14 +124,18 @@ read_introspection(kz_ctx *ctx, struct kz_provider *p, json_t *ans,
 		return kz_json_time(ans, "exp", &id.exp) < 0 ?
 		    kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
 		    "introspection exp is not a time") : KZ_OK;
-	if (!aud_ok(p, json_object_get(ans, "aud")))
-		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_AUDIENCE,
-		    "introspection: aud does not name this host's audience");
+	/* With an audience configured, the answer must name it: a refresh
+	 * token introspects as active at some providers, with no aud and no
+	 * type. */
+	if ((v = kz_aud_check(p, json_object_get(ans, "aud"), "introspection",
+	    res)) != KZ_OK)
+		return v;
 	id.source = KZ_SRC_INTROSPECT;
 	if (kz_identity_from_claims(p, ans, true, &id, res) != 0) {
 		kz_identity_clear(&id);
-		/* the provider's answer is broken, not the token */
-		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		/* A refusal, never "provider down": that would let a cached
+		 * OK stand in for it under offline_grace. */
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "introspection answer: %s", res->detail);
 	}
 	if (id.iss == NULL)
@@ -236,6 +221,41 @@ kz_introspect(kz_ctx *ctx, struct kz_provider *p, const char *tok, size_t len,
 	return v;
 }
 
+/* The checks of a tokeninfo answer's claims, in the order a refusal is
+ * best explained.  aud and iss are optional there (Kaizala's answer has
+ * neither), but one that names another audience or issuer is refused as
+ * introspection refuses it. */
+static kz_verdict
+tokeninfo_claims(kz_ctx *ctx, struct kz_provider *p, json_t *ans,
+    kz_identity *id, kz_result *res)
+{
+	json_t *active = json_object_get(ans, "active");
+	json_t *aud = json_object_get(ans, "aud");
+	kz_verdict v;
+
+	if (active != NULL && !json_is_true(active))
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_INACTIVE,
+		    "tokeninfo: active is not true");
+	if (json_object_get(ans, "token_type") &&
+	    !is_access_token_type(kz_json_str(ans, "token_type")))
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_WRONG_TOKEN_TYPE,
+		    "tokeninfo says this is not an access token");
+	if (kz_identity_from_claims(p, ans, true, id, res) != 0)
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
+		    "tokeninfo answer: %s", res->detail);
+	if (aud != NULL && (v = kz_aud_check(p, aud, "tokeninfo", res)) !=
+	    KZ_OK)
+		return v;
+	if (id->iss != NULL && p->issuer != NULL &&
+	    strcmp(id->iss, p->issuer) != 0)
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_ISSUER,
+		    "tokeninfo names another issuer");
+	if (id->user == NULL)
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
+		    "tokeninfo answer names no user");
+	return kz_check_times(ctx, id, false, res);
+}
+
 /*
  * What a tokeninfo answer says of the token: 200 with an identity is the
  * token's validation; 403 with an identity is FORBIDDEN/missing_scope for
@@ -248,7 +268,7 @@ read_tokeninfo(kz_ctx *ctx, struct kz_provider *p,
     const struct kz_http_resp *r, kz_result *res)
 {
 	kz_identity id = { .source = KZ_SRC_TOKENINFO };
-	json_t *ans = NULL, *active;
+	json_t *ans = NULL;
 	kz_verdict v;
 
 	if (r->status != 200 && r->status != 403)
@@ -260,23 +280,10 @@ read_tokeninfo(kz_ctx *ctx, struct kz_provider *p,
 		    kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
 		    "tokeninfo answer is not a JSON object");
 	}
-	active = json_object_get(ans, "active");
-	if (active != NULL && !json_is_true(active))
-		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_INACTIVE,
-		    "tokeninfo: active is not true");
-	else if (json_object_get(ans, "token_type") &&
-	    !is_access_token_type(kz_json_str(ans, "token_type")))
-		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_WRONG_TOKEN_TYPE,
-		    "tokeninfo says this is not an access token");
-	else if (kz_identity_from_claims(p, ans, true, &id, res) != 0)
-		v = r->status == 403 ? kz_map_status(403, res, "tokeninfo") :
-		    kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
-		    "tokeninfo answer: %s", res->detail);
-	else if (id.user == NULL)
-		v = r->status == 403 ? kz_map_status(403, res, "tokeninfo") :
-		    kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
-		    "tokeninfo answer names no user");
-	else if ((v = kz_check_times(ctx, &id, false, res)) == KZ_OK) {
+	v = tokeninfo_claims(ctx, p, ans, &id, res);
+	if (v != KZ_OK && r->status == 403)
+		v = kz_map_status(403, res, "tokeninfo");
+	else if (v == KZ_OK) {
 		if (id.iss == NULL)
 			id.iss = kz_strdup(p->issuer);
 		kz_identity_clear(&res->id);
