@@ -10,6 +10,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
+
 #include "internal.h"
 
 #define MAX_DENYLIST (4 * 1024 * 1024)
@@ -113,6 +117,57 @@ kz_denylisted(kz_ctx *ctx, const char sha[65], const char *jti)
 		if (strncmp(d->fps.v[i], sha, strlen(d->fps.v[i])) == 0)
 			return true;
 	return jti != NULL && kz_strv_has(&d->jtis, jti);
+}
+
+/*
+ * An ECDSA signature (r, s) has a twin (r, n - s) that verifies as well:
+ * anyone can turn a denylisted ES256 token into another string, with
+ * another fingerprint, that still validates.  So for a JWT signed with
+ * ECDSA the fingerprint of its twin is looked up too (the JWS signature is
+ * raw R || S of fixed width, so there is exactly one twin).
+ */
+bool
+kz_denylisted_ec_twin(kz_ctx *ctx, unsigned alg, const char *signing_input,
+    size_t si_len, const unsigned char *sig, size_t sig_len)
+{
+	int nid = alg == KZ_ALG_ES256 ? NID_X9_62_prime256v1 :
+	    alg == KZ_ALG_ES384 ? NID_secp384r1 : NID_secp521r1;
+	struct kz_denylist *d = load(ctx);
+	EC_GROUP *g = NULL;
+	size_t half = sig_len / 2;
+	unsigned char *twin = NULL;
+	BIGNUM *s = NULL, *t = NULL;
+	char *b64 = NULL, *tok = NULL, sha[65];
+	bool denied = true;	/* fail closed */
+
+	if (d == NULL)
+		return true;
+	if (d->fps.n == 0)	/* the common case costs nothing */
+		return false;
+	g = EC_GROUP_new_by_curve_name(nid);
+	twin = malloc(sig_len ? sig_len : 1);
+	t = BN_new();
+	if (g == NULL || twin == NULL || t == NULL || sig_len % 2 != 0 ||
+	    (s = BN_bin2bn(sig + half, (int)half, NULL)) == NULL ||
+	    !BN_sub(t, EC_GROUP_get0_order(g), s) ||
+	    BN_bn2binpad(t, twin + half, (int)half) != (int)half)
+		goto out;
+	memcpy(twin, sig, half);
+	if ((b64 = kz_b64url_encode(twin, sig_len)) == NULL ||
+	    asprintf(&tok, "%.*s.%s", (int)si_len, signing_input, b64) < 0) {
+		tok = NULL;
+		goto out;
+	}
+	kz_sha256_hex(tok, strlen(tok), sha);
+	denied = kz_denylisted(ctx, sha, NULL);
+out:
+	kz_free_secret(tok);
+	free(b64);
+	free(twin);
+	BN_free(s);
+	BN_free(t);
+	EC_GROUP_free(g);
+	return denied;
 }
 
 kz_verdict

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/obj_mac.h>
+
 #include "kztest.h"
 
 static kz_ctx *ctx;
@@ -239,6 +243,94 @@ jwks_cache_follows_its_source(void **state)
 	free(tok);
 }
 
+/* The other valid encoding of an ES256 signature: (r, n - s). */
+static char *
+ec_twin(const char *tok)
+{
+	const char *dot = strrchr(tok, '.');
+	unsigned char *sig;
+	size_t len;
+	EC_GROUP *g = EC_GROUP_new_by_curve_name(NID_X9_62_prime256v1);
+	BIGNUM *sv, *t = BN_new();
+	char *b64, *out;
+
+	assert_int_equal(kz_b64url_decode(dot + 1, strlen(dot + 1), &sig,
+	    &len), 0);
+	assert_int_equal(len, 64);
+	sv = BN_bin2bn(sig + 32, 32, NULL);
+	assert_true(BN_sub(t, EC_GROUP_get0_order(g), sv));
+	assert_int_equal(BN_bn2binpad(t, sig + 32, 32), 32);
+	b64 = kz_b64url_encode(sig, len);
+	assert_true(asprintf(&out, "%.*s.%s", (int)(dot - tok), tok, b64) > 0);
+	free(b64);
+	free(sig);
+	BN_free(sv);
+	BN_free(t);
+	EC_GROUP_free(g);
+	return out;
+}
+
+/* A denylisted ES256 token stays denied in its twin encoding, which has
+ * another fingerprint but verifies as well. */
+static void
+ec_twin_is_denied_too(void **state)
+{
+	char *tok = kzt_mint("{\"alg\":\"ES256\"}"), *twin = ec_twin(tok);
+	char fp[13], err[256];
+	kz_result res;
+	kz_ctx *c = kzt_ctx("sec-twin", NULL);
+
+	(void)state;
+	/* the twin is a valid token of its own */
+	kzt_decide(c, twin, "alice", NULL, &res);
+	assert_decision(&res, KZ_OK, KZ_R_NONE);
+	kz_result_clear(&res);
+	kz_fingerprint(tok, strlen(tok), fp);
+	assert_int_equal(kz_denylist_add(c, fp, err, sizeof(err)), KZ_OK);
+	kzt_decide(c, tok, "alice", NULL, &res);
+	assert_decision(&res, KZ_UNAUTHENTICATED, KZ_R_DENYLISTED);
+	kz_result_clear(&res);
+	kzt_decide(c, twin, "alice", NULL, &res);
+	assert_decision(&res, KZ_UNAUTHENTICATED, KZ_R_DENYLISTED);
+	kz_result_clear(&res);
+	kz_ctx_close(c);
+	free(tok);
+	free(twin);
+}
+
+/* Debug lines quote a token's kid; a newline in it must not forge an
+ * audit line of its own. */
+static int log_bad_bytes;
+
+static void
+count_bad_bytes(void *arg, int prio, const char *line)
+{
+	(void)arg;
+	(void)prio;
+	for (; *line; line++)
+		if ((unsigned char)*line < 0x20 || (unsigned char)*line >= 0x7f)
+			log_bad_bytes++;
+}
+
+static void
+log_lines_cannot_be_forged(void **state)
+{
+	kz_ctx *c = kzt_ctx("sec-log", "[kztoken]\ndebug = true\n");
+	char *tok = kzt_mint("{\"header\":{\"kid\":\"x\\nkztoken[1]: "
+	    "service=sudo user=root verdict=OK reason=none\\u001b[2J\"}}");
+	kz_result res;
+
+	(void)state;
+	log_bad_bytes = 0;
+	kz_ctx_set_log(c, count_bad_bytes, NULL);
+	kzt_decide(c, tok, "alice", NULL, &res);
+	assert_int_equal(res.verdict, KZ_UNAUTHENTICATED);
+	assert_int_equal(log_bad_bytes, 0);
+	kz_result_clear(&res);
+	kz_ctx_close(c);
+	free(tok);
+}
+
 /* ---- time claims (DESIGN.md section 4.6) ---- */
 
 static void
@@ -384,6 +476,8 @@ main(void)
 		cmocka_unit_test(sudo_i_needs_the_group),
 		cmocka_unit_test(cache_never_shared),
 		cmocka_unit_test(jwks_cache_follows_its_source),
+		cmocka_unit_test(ec_twin_is_denied_too),
+		cmocka_unit_test(log_lines_cannot_be_forged),
 		cmocka_unit_test(time_claims_are_bounded),
 		cmocka_unit_test(token_age_cannot_wrap),
 		cmocka_unit_test(name_claims_never_fall_back),
