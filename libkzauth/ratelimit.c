@@ -23,6 +23,7 @@
  * KZ_RL_SLOTS files chosen by a hash of the source, so no stream of new
  * addresses can fill the disk; sources that share a slot share its limit.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,7 +46,10 @@
  */
 #define KZ_RL_WINDOW 60		/* seconds */
 #define KZ_RL_PER_SOURCE 10	/* unknown tokens per source and window */
-#define KZ_RL_PER_HOST 60	/* unknown tokens per host and window */
+/* The host-wide cap protects the provider from a flood from many sources;
+ * set too low it hands anyone with a few addresses a lockout of every
+ * opaque-token login, so it is well above what one source may send. */
+#define KZ_RL_PER_HOST 300	/* unknown tokens per host and window */
 #define KZ_RL_SLOTS 4096	/* source buckets (files): 3 hex digits */
 #define KZ_RL_LOCK_TRIES 4	/* LOCK_NB attempts, 1 ms apart */
 _Static_assert(KZ_RL_SLOTS == 16 * 16 * 16, "a slot is named by 3 hex digits");
@@ -168,10 +173,82 @@ open_dir(kz_ctx *ctx, char *err, size_t errlen)
 	return fd;
 }
 
+/*
+ * What counts as one source: an IPv6 address by its /64 (one site's
+ * subnet, where an attacker may hold every address), an IPv4-mapped IPv6
+ * address as the IPv4 address, anything else as it is.
+ */
+static void
+source_key(const char *source, char *out, size_t n)
+{
+	struct in6_addr a6;
+
+	if (strchr(source, ':') != NULL &&
+	    inet_pton(AF_INET6, source, &a6) == 1) {
+		if (IN6_IS_ADDR_V4MAPPED(&a6)) {
+			inet_ntop(AF_INET, &a6.s6_addr[12], out, (socklen_t)n);
+			return;
+		}
+		memset(&a6.s6_addr[8], 0, 8);
+		inet_ntop(AF_INET6, &a6, out, (socklen_t)n);
+		return;
+	}
+	snprintf(out, n, "%s", source);
+}
+
+/* The host's own secret for choosing slots, so that no one can pick an
+ * address that shares a victim's slot.  Made once; unusable means
+ * unsalted slots, which still limit. */
+static void
+salt_of(int dirfd, unsigned char salt[32])
+{
+	int fd = openat(dirfd, "salt", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	struct stat st;
+
+	memset(salt, 0, 32);
+	if (fd < 0 && errno == ENOENT) {
+		unsigned char fresh[32];
+
+		if (getrandom(fresh, sizeof(fresh), 0) == sizeof(fresh) &&
+		    (fd = openat(dirfd, "salt", O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600)) >= 0) {
+			(void)!write(fd, fresh, sizeof(fresh));
+			close(fd);
+		}
+		explicit_bzero(fresh, sizeof(fresh));
+		fd = openat(dirfd, "salt", O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+		    O_CLOEXEC);
+	}
+	if (fd < 0)
+		return;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+	    kz_owner_ok(st.st_uid) && !(st.st_mode & 077) &&
+	    read(fd, salt, 32) != 32)
+		memset(salt, 0, 32);
+	close(fd);
+}
+
+static void
+slot_name(int dirfd, const char *source, char name[16])
+{
+	unsigned char salt[32];
+	char key[INET6_ADDRSTRLEN + 64], in[sizeof(key) + 64], sha[65];
+	size_t n;
+
+	source_key(source, key, sizeof(key));
+	salt_of(dirfd, salt);
+	kz_hex(salt, 16, in);		/* 32 hex digits of the salt */
+	n = (size_t)snprintf(in + 32, sizeof(in) - 32, "|%s", key) + 32;
+	kz_sha256_hex(in, n < sizeof(in) ? n : sizeof(in) - 1, sha);
+	explicit_bzero(salt, sizeof(salt));
+	snprintf(name, 16, "src-%.3s", sha);
+}
+
 kz_verdict
 kz_ratelimit_unknown(kz_ctx *ctx, const char *source, kz_result *res)
 {
-	char sha[65], name[16], err[256] = "", local[32];
+	char name[16], err[256] = "", local[32];
 	int dirfd, src = -1, host = -1;
 
 	/* Test hook, like KZTOKEN_LOG_FILE: suites that make hundreds of
@@ -187,10 +264,10 @@ kz_ratelimit_unknown(kz_ctx *ctx, const char *source, kz_result *res)
 		snprintf(local, sizeof(local), "uid:%u", (unsigned)getuid());
 		source = local;
 	}
-	/* three hex digits of the source's hash: KZ_RL_SLOTS files */
-	kz_sha256_hex(source, strlen(source), sha);
-	snprintf(name, sizeof(name), "src-%.3s", sha);
 	if ((dirfd = open_dir(ctx, err, sizeof(err))) >= 0) {
+		/* three hex digits of the source's salted hash: KZ_RL_SLOTS
+		 * files */
+		slot_name(dirfd, source, name);
 		src = take(dirfd, name, kz_now(ctx), KZ_RL_PER_SOURCE, err,
 		    sizeof(err));
 		if (src == 1)

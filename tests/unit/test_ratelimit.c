@@ -7,6 +7,7 @@
  */
 #include <fcntl.h>
 #include <stdio.h>
+#include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -18,7 +19,7 @@
 
 /* Must match ratelimit.c. */
 #define PER_SOURCE 10
-#define PER_HOST 60
+#define PER_HOST 300
 
 static int64_t fake_now = 1800000000;	/* the start of a window */
 
@@ -38,13 +39,27 @@ open_ctx(const char *name, const char *extra)
 	return c;
 }
 
+/* The one source bucket of a context that has seen one source: slots are
+ * chosen by a salted hash, so the test finds it rather than computes it. */
 static void
 bucket_path(kz_ctx *c, const char *source, char *out, size_t n)
 {
-	char sha[65];
+	char dir[512];
+	struct dirent *de;
+	DIR *d;
+	int found = 0;
 
-	kz_sha256_hex(source, strlen(source), sha);
-	snprintf(out, n, "%s/ratelimit/src-%.3s", c->cfg->cache_dir, sha);
+	(void)source;
+	snprintf(dir, sizeof(dir), "%s/ratelimit", c->cfg->cache_dir);
+	assert_non_null(d = opendir(dir));
+	while ((de = readdir(d)) != NULL)
+		if (strncmp(de->d_name, "src-", 4) == 0) {
+			assert_true((size_t)snprintf(out, n, "%s/%.16s", dir,
+			    de->d_name) < n);
+			found++;
+		}
+	closedir(d);
+	assert_int_equal(found, 1);
 }
 
 static kz_verdict
@@ -52,6 +67,28 @@ take(kz_ctx *c, const char *source, kz_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	return kz_ratelimit_unknown(c, source, res);
+}
+
+/* IPv6 sources count by their /64, v4-mapped ones as IPv4. */
+static void
+test_ipv6_by_prefix(void **state)
+{
+	kz_ctx *c = open_ctx("v6", NULL);
+	char src[64];
+	kz_result res;
+
+	(void)state;
+	for (int i = 0; i < PER_SOURCE; i++) {
+		snprintf(src, sizeof(src), "2001:db8:1:2:%x::%x", i, i + 1);
+		assert_int_equal(take(c, src, &res), KZ_OK);
+	}
+	assert_int_equal(take(c, "2001:db8:1:2:ffff::1", &res),
+	    KZ_UNAVAILABLE);
+	assert_int_equal(take(c, "2001:db8:1:3::1", &res), KZ_OK);
+	for (int i = 0; i < PER_SOURCE; i++)
+		assert_int_equal(take(c, "192.0.2.77", &res), KZ_OK);
+	assert_int_equal(take(c, "::ffff:192.0.2.77", &res), KZ_UNAVAILABLE);
+	kz_ctx_close(c);
 }
 
 static void
@@ -92,7 +129,7 @@ test_per_host(void **state)
 	}
 	assert_int_equal(take(c, "192.0.2.1", &res), KZ_UNAVAILABLE);
 	assert_decision(&res, KZ_UNAVAILABLE, KZ_R_RATE_LIMITED);
-	assert_non_null(strstr(res.detail, "60 unknown tokens a minute for "
+	assert_non_null(strstr(res.detail, "300 unknown tokens a minute for "
 	    "this host"));
 	fake_now += 60;
 	assert_int_equal(take(c, "192.0.2.1", &res), KZ_OK);
@@ -236,6 +273,7 @@ main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_per_source),
 		cmocka_unit_test(test_per_host),
+		cmocka_unit_test(test_ipv6_by_prefix),
 		cmocka_unit_test(test_root_without_source_not_counted),
 		cmocka_unit_test(test_contention_fails_closed_fast),
 		cmocka_unit_test(test_planted_link_and_junk),
