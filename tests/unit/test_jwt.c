@@ -642,7 +642,8 @@ no_token_in_logs(void **state)
 	    "verdict=UNAUTHENTICATED reason=bad_signature iss=");
 	if (strstr(logbuf, want) == NULL)
 		fail_msg("no audit line in:\n%s", logbuf);
-	snprintf(want, sizeof(want), "kid=%s fp=%s", res.id.kid, res.fp);
+	snprintf(want, sizeof(want), "kid=%s method=token fp=%s", res.id.kid,
+	    res.fp);
 	assert_non_null(strstr(logbuf, want));
 	/* no 16-character run of any segment of the token */
 	for (const char *p = tok; p[16] != '\0'; p += 8) {
