@@ -191,6 +191,26 @@ t_check "step-up by device flow, password only: AUTH_ERR" "result: auth=PAM_AUTH
 hasre "step-up by device flow: audit insufficient_auth method=device" "$new" \
     "verdict=FORBIDDEN reason=insufficient_auth .* method=device fp=[0-9a-f]{12}$"
 
+# --- one approved and one refused device login under valgrind: no leak, no error -----------
+if command -v valgrind >/dev/null; then
+	printf '{\n   kz-ldso-is_dst-strncmp\n   Memcheck:Addr8\n   fun:strncmp\n   fun:is_dst\n}\n' > "$W/vg.supp"
+	for how in '"action":"approve","user":"alice"' '"action":"deny"'; do
+		user_at_idp "$(nauth)" "$how"
+		want=PAM_SUCCESS; [ "$how" = '"action":"deny"' ] && want=PAM_AUTH_ERR
+		out=$(timeout 120 "${RUN[@]}" env "${PWENV[@]}" PAM_WRAPPER_DISABLE_DEEPBIND=1 \
+		    valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99 \
+		    --suppressions="$W/vg.supp" --log-file="$W/vg.log" "$W/kzpam" sshd alice auth=$want \
+		    < <(printf '\n\n') 2>>"$W/stderr")
+		rc=$?
+		wait_user
+		t_check "valgrind, device flow ($how): auth $want, exit 0 (no leak, no error)" \
+		    "result: auth=$want 0" "$(grep '^result:' <<<"$out") $rc"
+		[ "$rc" -ne 0 ] && head -40 "$W/vg.log"
+	done
+else
+	t_skip "valgrind device flow" "valgrind not installed"
+fi
+
 # --- secrets: no user code (nor device code) in any log line ------------------------------
 codes=$(idp GET /test/device | /usr/bin/python3 -c 'import json,sys
 for a in json.load(sys.stdin)["authorizations"]: print(a["user_code"])')
