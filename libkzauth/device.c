@@ -78,6 +78,43 @@ client_auth(kz_ctx *ctx, struct kz_provider *p, struct kz_http_req *req,
 	return KZ_OK;
 }
 
+/*
+ * POSTs the form in *body, with the client's authentication, to a
+ * provider endpoint: 0 when an HTTP status arrived (*ans is the answer as
+ * JSON, or NULL), else -1 with res filled.  The form is wiped and freed
+ * either way; the caller frees r and *ans.
+ */
+static int
+post_form(kz_ctx *ctx, struct kz_provider *p, const char *url, char **body,
+    size_t *blen, struct kz_http_resp *r, json_t **ans, kz_result *res,
+    const char *what)
+{
+	struct kz_http_req req = { .method = "POST", .url = url,
+		.ca_file = p->ca_file,
+		.allow_http_loopback = p->allow_http_loopback };
+	char *secret = NULL;
+	int rc = -1;
+
+	memset(r, 0, sizeof(*r));
+	*ans = NULL;
+	if (client_auth(ctx, p, &req, &secret, body, blen, res) == KZ_OK) {
+		req.body = *body;
+		req.body_len = *blen;
+		if (kz_http_do(ctx, &req, r) == 0) {
+			*ans = kz_json_parse(r->body, r->body_len);
+			rc = 0;
+		} else {
+			kz_http_failure(r, res, what);
+		}
+	}
+	kz_free_secret(secret);
+	if (*body != NULL)
+		explicit_bzero(*body, *blen);
+	free(*body);
+	*body = NULL;
+	return rc;
+}
+
 static const char *
 device_url(kz_ctx *ctx, struct kz_provider *p, kz_result *res)
 {
@@ -179,21 +216,17 @@ static kz_verdict
 start(kz_ctx *ctx, struct kz_provider *p, const struct kz_service *svc,
     kz_device *dev, kz_result *res)
 {
-	struct kz_http_req req = { .method = "POST", .ca_file = p->ca_file,
-		.allow_http_loopback = p->allow_http_loopback };
 	struct kz_http_resp r = { 0 };
-	char *body = NULL, *secret = NULL, *acr = NULL;
+	const char *url;
+	char *body = NULL, *acr = NULL;
 	size_t blen = 0, alen = 0;
 	json_t *ans = NULL;
 	kz_verdict v;
 
-	if ((req.url = device_url(ctx, p, res)) == NULL)
+	if ((url = device_url(ctx, p, res)) == NULL)
 		return res->verdict != KZ_OK ? res->verdict : kz_set(res,
 		    KZ_ERROR, KZ_R_CONFIG, "[provider %s]: no "
 		    "device_authorization_url (nor one by discovery)", p->name);
-	if ((v = client_auth(ctx, p, &req, &secret, &body, &blen, res)) !=
-	    KZ_OK)
-		goto out;
 	/* The acr the service requires, so the browser login is the
 	 * strong one (OpenID Connect Core 3.1.2.1, space separated). */
 	for (size_t i = 0; svc && i < svc->require_acr.n; i++) {
@@ -214,14 +247,10 @@ start(kz_ctx *ctx, struct kz_provider *p, const struct kz_service *svc,
 		v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
 		goto out;
 	}
-	req.body = body;
-	req.body_len = blen;
-	if (kz_http_do(ctx, &req, &r) != 0) {
-		v = kz_http_failure(&r, res, "device authorization endpoint");
-		goto out;
-	}
-	ans = kz_json_parse(r.body, r.body_len);
-	if (r.status == 200 && json_is_object(ans))
+	if (post_form(ctx, p, url, &body, &blen, &r, &ans, res,
+	    "device authorization endpoint") != 0)
+		v = res->verdict;
+	else if (r.status == 200 && json_is_object(ans))
 		v = read_authorization(p, ans, dev, res);
 	else if (r.status == 200)
 		v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR, "device "
@@ -231,7 +260,6 @@ start(kz_ctx *ctx, struct kz_provider *p, const struct kz_service *svc,
 out:
 	json_decref(ans);
 	kz_http_resp_free(&r);
-	kz_free_secret(secret);
 	if (body != NULL)
 		explicit_bzero(body, blen);
 	free(body);
@@ -376,16 +404,14 @@ static enum poll
 poll_once(kz_ctx *ctx, kz_device *dev, char **token, kz_result *res)
 {
 	struct kz_provider *p = dev->p;
-	struct kz_http_req req = { .method = "POST", .ca_file = p->ca_file,
-		.allow_http_loopback = p->allow_http_loopback };
 	struct kz_http_resp r = { 0 };
-	char *body = NULL, *secret = NULL;
+	const char *url, *code;
+	char *body = NULL;
 	size_t blen = 0;
 	json_t *ans = NULL;
 	enum poll out = POLL_DONE;
-	const char *code;
 
-	if ((req.url = token_url(ctx, p, res)) == NULL) {
+	if ((url = token_url(ctx, p, res)) == NULL) {
 		if (res->verdict == KZ_OK)
 			kz_set(res, KZ_ERROR, KZ_R_CONFIG, "[provider %s]: no "
 			    "token_url (nor one by discovery)", p->name);
@@ -393,18 +419,15 @@ poll_once(kz_ctx *ctx, kz_device *dev, char **token, kz_result *res)
 	}
 	if (kz_form_add(&body, &blen, "grant_type", DEVICE_GRANT) != 0 ||
 	    kz_form_add(&body, &blen, "device_code", dev->device_code) != 0) {
+		if (body != NULL)
+			explicit_bzero(body, blen);
+		free(body);
 		kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
-		goto out;
+		return POLL_DONE;
 	}
-	if (client_auth(ctx, p, &req, &secret, &body, &blen, res) != KZ_OK)
+	if (post_form(ctx, p, url, &body, &blen, &r, &ans, res,
+	    "token endpoint") != 0)
 		goto out;
-	req.body = body;
-	req.body_len = blen;
-	if (kz_http_do(ctx, &req, &r) != 0) {
-		kz_http_failure(&r, res, "token endpoint");
-		goto out;
-	}
-	ans = kz_json_parse(r.body, r.body_len);
 	code = kz_oauth_error(ans);
 	if (r.status == 200 && json_is_object(ans)) {
 		out = read_token(ans, token, res);
@@ -436,10 +459,6 @@ poll_once(kz_ctx *ctx, kz_device *dev, char **token, kz_result *res)
 out:
 	json_decref(ans);
 	kz_http_resp_free(&r);
-	kz_free_secret(secret);
-	if (body != NULL)
-		explicit_bzero(body, blen);
-	free(body);
 	ctx->deadline_ms = 0;
 	return out;
 }

@@ -14,16 +14,7 @@
 #include "kztest.h"
 
 static kz_ctx *ctx;
-static char logbuf[256 * 1024];
-
-static void
-capture(void *arg, int prio, const char *line)
-{
-	(void)arg;
-	(void)prio;
-	strncat(logbuf, line, sizeof(logbuf) - strlen(logbuf) - 2);
-	strcat(logbuf, "\n");
-}
+static char *logbuf;	/* every log line of ctx since the last reset */
 
 static char *
 extra(const char *more)
@@ -50,7 +41,7 @@ setup(void **state)
 	free(kzt_idp("POST", "/test/device_mode",
 	    "{\"reset\":true,\"interval\":1,\"expires_in\":600}"));
 	ctx = kzt_ctx("device", extra(NULL));
-	kz_ctx_set_log(ctx, capture, NULL);
+	logbuf = kzt_capture_log(ctx);
 	kz_ctx_set_debug(ctx, 1);
 	return ctx == NULL;
 }
@@ -139,18 +130,18 @@ static void
 approved(void **state)
 {
 	kz_result res;
+	size_t mark = strlen(logbuf);
 
 	(void)state;
-	logbuf[0] = '\0';
 	flow(ctx, "alice", "sshd", "\"action\":\"approve\",\"user\":\"alice\"",
 	    &res);
 	assert_decision(&res, KZ_OK, KZ_R_NONE);
 	assert_string_equal(res.id.user, "alice");
 	assert_int_equal(res.id.source, KZ_SRC_JWT);
 	assert_int_equal(strlen(res.fp), 12);
-	if (strstr(logbuf, "service=sshd user=alice verdict=OK reason=none ") ==
-	    NULL || strstr(logbuf, " method=device fp=") == NULL)
-		fail_msg("no method=device audit line in:\n%s", logbuf);
+	if (strstr(logbuf + mark, "service=sshd user=alice verdict=OK reason=none ")
+	    == NULL || strstr(logbuf + mark, " method=device fp=") == NULL)
+		fail_msg("no method=device audit line in:\n%s", logbuf + mark);
 	kz_result_clear(&res);
 }
 
@@ -196,15 +187,15 @@ static void
 denied(void **state)
 {
 	kz_result res;
+	size_t mark = strlen(logbuf);
 
 	(void)state;
-	logbuf[0] = '\0';
 	flow(ctx, "alice", "sshd", "\"action\":\"deny\"", &res);
 	assert_decision(&res, KZ_UNAUTHENTICATED, KZ_R_ACCESS_DENIED);
 	assert_string_equal(res.user_msg, "Login refused at the identity provider");
-	if (strstr(logbuf, "service=sshd user=alice verdict=UNAUTHENTICATED "
+	if (strstr(logbuf + mark, "service=sshd user=alice verdict=UNAUTHENTICATED "
 	    "reason=access_denied iss=- sub=- kid=- method=device fp=-") == NULL)
-		fail_msg("no audit line for the refusal in:\n%s", logbuf);
+		fail_msg("no audit line for the refusal in:\n%s", logbuf + mark);
 	kz_result_clear(&res);
 }
 
