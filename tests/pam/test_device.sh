@@ -34,6 +34,8 @@ svc sshd "auth required $MOD config=$C device_flow" "account required $MOD confi
 svc sudo "auth required $MOD config=$C device_flow" "account required $MOD config=$C"
 svc mfa "auth required $MOD config=$C device_flow" "account required $MOD config=$C"
 svc nodevice "auth required $MOD config=$C" "account required $MOD config=$C"
+svc withpw "auth [success=done ignore=ignore default=die] $MOD config=$C device_flow ignore_non_token" \
+    "auth required $PAMDIR/pam_deny.so" "account required $MOD config=$C"
 [ ${#RUN[@]} -gt 0 ] && chown -R nobody:nogroup "$W"
 
 AUDIT=$W/audit.log
@@ -114,6 +116,15 @@ wait_user
 t_check "bob approves the code alice's login shows: AUTH_ERR" "result: auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED" "$res"
 has "bob for alice: message" "$out" "conv: ERROR_MSG: Token is not for this user"
 hasre "bob for alice: audit user_mismatch method=device" "$new" "verdict=UNAUTHENTICATED reason=user_mismatch .* method=device "
+
+# --- device_flow with ignore_non_token: an empty answer is no password ---------------------
+user_at_idp "$(nauth)" '"action":"approve","user":"alice"'
+pam withpw alice auth=PAM_SUCCESS acct=PAM_SUCCESS < <(printf '\n\n')
+wait_user
+t_check "device_flow ignore_non_token: an empty answer starts the device flow, not the password module" \
+    "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
+pam withpw alice auth=PAM_AUTH_ERR < <(printf 'my password 1\n')
+t_check "device_flow ignore_non_token: a password is still handed on (pam_deny here)" "result: auth=PAM_AUTH_ERR" "$res"
 
 # --- a pasted token still works at the first prompt --------------------------------------
 tok_ok=$(idp mint '{}')
