@@ -146,7 +146,7 @@ entry_json(const struct entry *e)
 	const kz_identity *id = &e->id;
 
 	return json_pack("{ss si si si sI sI ss s{ss* ss* ss* ss* ss* ss* sI sI "
-	    "sI sI si so so}}", "provider", e->provider, "kind", (int)e->kind,
+	    "sI sI si so so ss* so}}", "provider", e->provider, "kind", (int)e->kind,
 	    "verdict", e->verdict, "reason", e->reason,
 	    "fresh_until", (json_int_t)e->fresh_until,
 	    "stale_until", (json_int_t)e->stale_until, "detail", e->detail,
@@ -156,7 +156,8 @@ entry_json(const struct entry *e)
 	    "nbf", (json_int_t)id->nbf, "auth_time", (json_int_t)id->auth_time,
 	    "source", (int)id->source,
 	    "groups", names_json(id->groups, id->ngroups),
-	    "scopes", names_json(id->scopes, id->nscopes));
+	    "scopes", names_json(id->scopes, id->nscopes),
+	    "acr", id->acr, "amr", names_json(id->amr, id->namr));
 }
 
 static int
@@ -194,6 +195,8 @@ entry_from_json(json_t *o, struct entry *e)
 	e->id.source = (kz_source)s;
 	names_from(id, "groups", &e->id.groups, &e->id.ngroups);
 	names_from(id, "scopes", &e->id.scopes, &e->id.nscopes);
+	e->id.acr = kz_strdup(kz_json_str(id, "acr"));
+	names_from(id, "amr", &e->id.amr, &e->id.namr);
 	return 0;
 }
 

@@ -86,11 +86,18 @@ static const struct key keys[] = {
 	PE("membership_check", membership_check, member_words),
 	P("membership_url", T_URL, membership_url, 0, 0),
 	P("membership_ttl", T_LONG, membership_ttl, 0, YEAR),
+	P("device_authorization_url", T_URL, device_authorization_url, 0, 0),
+	P("device_client_id", T_STR, device_client_id, 0, 0),
+	P("device_scope", T_STR, device_scope, 0, 0),
+	P("device_resource", T_STR, device_resource, 0, 0),
+	P("device_timeout", T_LONG, device_timeout, 5, 3600),
 
 	SV("provider", T_STR, provider, 0, 0),
 	SV("require_group", T_STRV, require_group, 0, 0),
 	SV("require_scope", T_STRV, require_scope, 0, 0),
 	SV("max_token_age", T_LONG, max_token_age, 0, YEAR),
+	SV("require_acr", T_STRV, require_acr, 0, 0),
+	SV("require_amr", T_STRV, require_amr, 0, 0),
 };
 
 struct parse {
@@ -138,6 +145,7 @@ provider_defaults(struct kz_provider *p)
 	p->token_style = KZ_STYLE_OAUTH2;
 	p->membership_check = KZ_MEMBER_CLAIMS;
 	p->membership_ttl = 300;
+	p->device_timeout = 120;
 }
 
 static void
@@ -378,7 +386,7 @@ url_checks(struct parse *ps, struct kz_provider *p)
 {
 	const char *urls[] = { p->jwks_url, p->discovery, p->introspection_url,
 		p->revocation_url, p->tokeninfo_url, p->token_url,
-		p->membership_url };
+		p->membership_url, p->device_authorization_url };
 
 	for (size_t i = 0; i < KZ_NELEM(urls); i++)
 		if (urls[i] && kz_url_syntax_ok(urls[i], p->allow_http_loopback))
@@ -421,6 +429,8 @@ finish(struct parse *ps)
 			p->groups_claim = strdup("groups");
 		if (p->scope_claim == NULL)
 			p->scope_claim = strdup("scope");
+		if (p->device_scope == NULL)
+			p->device_scope = strdup("openid");
 		if (!url_checks(ps, p))
 			return 0;
 		if ((p->validation == KZ_VAL_JWT || p->validation == KZ_VAL_AUTO)
@@ -553,7 +563,9 @@ provider_free(struct kz_provider *p)
 		&p->ca_file, &p->username_claim, &p->user_map_file,
 		&p->groups_claim, &p->scope_claim, &p->membership_url,
 		&p->disc_jwks_url, &p->disc_introspection_url,
-		&p->disc_token_url, &p->disc_revocation_url };
+		&p->disc_token_url, &p->disc_revocation_url,
+		&p->device_authorization_url, &p->device_client_id,
+		&p->device_scope, &p->device_resource, &p->disc_device_url };
 
 	for (size_t i = 0; i < KZ_NELEM(strs); i++)
 		free(*strs[i]);
@@ -573,6 +585,8 @@ kz_config_free(struct kz_config *c)
 		free(c->services[i].provider);
 		kz_strv_free(&c->services[i].require_group);
 		kz_strv_free(&c->services[i].require_scope);
+		kz_strv_free(&c->services[i].require_acr);
+		kz_strv_free(&c->services[i].require_amr);
 	}
 	free(c->providers);
 	free(c->services);

@@ -121,6 +121,14 @@ kz_deadline_start(kz_ctx *ctx)
 	ctx->deadline_ms = kz_monotonic_ms() + ctx->cfg->timeout * 1000;
 }
 
+void
+kz_deadline_start_until(kz_ctx *ctx, int64_t limit_ms)
+{
+	kz_deadline_start(ctx);
+	if (ctx->deadline_ms > limit_ms)
+		ctx->deadline_ms = limit_ms;
+}
+
 long
 kz_deadline_left(kz_ctx *ctx)
 {

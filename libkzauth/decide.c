@@ -153,6 +153,10 @@ user_message(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
 	case KZ_R_ISSUED_IN_FUTURE:
 		snprintf(m, n, "Token not yet valid (check the clock)");
 		return;
+	case KZ_R_INSUFFICIENT_AUTH:
+		snprintf(m, n, "This service needs a multi-factor login: log "
+		    "in again with a second factor");
+		return;
 	case KZ_R_RATE_LIMITED:
 		snprintf(m, n, "Too many token attempts: try again in a "
 		    "minute");

@@ -65,6 +65,47 @@ kz_aud_check(const struct kz_provider *p, json_t *aud, const char *what,
 	    p->audience.n > 1 ? ", ..." : "");
 }
 
+/* How the user logged in (OpenID Connect Core 2: acr a string, amr an
+ * array of strings), for the step-up policy.  Strictly typed: a claim of
+ * another type would otherwise read as "absent" or as a list of names. */
+static int
+take_login_method(json_t *claims, kz_identity *id, kz_result *res)
+{
+	json_t *acr = json_object_get(claims, "acr");
+	json_t *amr = json_object_get(claims, "amr"), *item;
+	struct kz_strv sv = { 0 };
+	size_t i;
+
+	if (acr != NULL && (!json_is_string(acr) ||
+	    json_string_length(acr) == 0 || json_string_length(acr) > 256)) {
+		kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
+		    "claim acr is present but not a non-empty string");
+		return -1;
+	}
+	if (amr != NULL && !json_is_array(amr))
+		goto bad_amr;
+	json_array_foreach(amr, i, item) {
+		if (!json_is_string(item) || json_string_length(item) == 0 ||
+		    kz_strv_push(&sv, json_string_value(item),
+		    json_string_length(item)) != 0) {
+			kz_strv_free(&sv);
+			goto bad_amr;
+		}
+	}
+	free(id->acr);
+	id->acr = acr ? kz_strdup(json_string_value(acr)) : NULL;
+	for (i = 0; i < id->namr; i++)
+		free(id->amr[i]);
+	free(id->amr);
+	id->amr = sv.v;
+	id->namr = sv.n;
+	return 0;
+bad_amr:
+	kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
+	    "claim amr is present but not an array of non-empty strings");
+	return -1;
+}
+
 static const char *const time_claims[] = { "exp", "iat", "nbf", "auth_time" };
 
 static int
@@ -136,7 +177,8 @@ kz_identity_from_claims(struct kz_provider *p, json_t *claims,
 	if (got == 0)
 		name = id->sub;
 	id->user = kz_strdup(name);
-	if (take_times(claims, id, res) != 0)
+	if (take_times(claims, id, res) != 0 ||
+	    take_login_method(claims, id, res) != 0)
 		return -1;
 	if (id->groups == NULL &&
 	    take_names(claims, p->groups_claim, &id->groups, &id->ngroups,

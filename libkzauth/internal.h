@@ -72,11 +72,14 @@ struct kz_provider {
 	enum kz_membership membership_check;
 	char *membership_url;
 	long membership_ttl;
+	char *device_authorization_url, *device_client_id, *device_scope,
+	    *device_resource;
+	long device_timeout;
 
 	/* runtime state, owned by the context */
 	struct kz_keyset *keys;
 	char *disc_jwks_url, *disc_introspection_url, *disc_token_url,
-	    *disc_revocation_url;
+	    *disc_revocation_url, *disc_device_url;
 	bool disc_fetched;	/* discovery ran in this context */
 	int64_t jwks_attempt;	/* last JWKS fetch attempt, from any process */
 	bool jwks_cache_read;
@@ -88,6 +91,8 @@ struct kz_service {
 	struct kz_strv require_group;	/* any of */
 	struct kz_strv require_scope;	/* all of */
 	long max_token_age;		/* 0: no limit */
+	struct kz_strv require_acr;	/* any of */
+	struct kz_strv require_amr;	/* all of */
 };
 
 struct kz_config {
@@ -155,6 +160,9 @@ KZ_HIDDEN int64_t kz_monotonic_ms(void);
 KZ_HIDDEN void kz_deadline_start(kz_ctx *ctx);
 /* Milliseconds left (at least 1 while running; 0 when spent). */
 KZ_HIDDEN long kz_deadline_left(kz_ctx *ctx);
+/* Starts a deadline of `timeout`, but one that ends by limit_ms at the
+ * latest (monotonic): a request inside a longer bounded wait. */
+KZ_HIDDEN void kz_deadline_start_until(kz_ctx *ctx, int64_t limit_ms);
 
 /* ---- results (result.c) ---- */
 
@@ -180,6 +188,8 @@ KZ_HIDDEN int kz_parse_bool(const char *s, bool *out);
 /* json helpers: NULL/0 when absent or of another type */
 KZ_HIDDEN const char *kz_json_str(json_t *o, const char *key);
 KZ_HIDDEN int kz_json_int(json_t *o, const char *key, int64_t *out);
+/* The "error" code of an OAuth answer when it is a plain word, or NULL. */
+KZ_HIDDEN const char *kz_oauth_error(json_t *ans);
 #define KZ_TIME_MAX 253402300799LL	/* 9999-12-31T23:59:59Z */
 KZ_HIDDEN int kz_json_time(json_t *o, const char *key, int64_t *out);
 /* An array of strings, or one string of names separated by commas or

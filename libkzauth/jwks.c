@@ -104,6 +104,9 @@ cache_read(kz_ctx *ctx, struct kz_provider *p)
 		if (!p->disc_revocation_url)
 			set_str(&p->disc_revocation_url,
 			    kz_json_str(root, "revocation_endpoint"));
+		if (!p->disc_device_url)
+			set_str(&p->disc_device_url,
+			    kz_json_str(root, "device_authorization_endpoint"));
 	}
 	jwks = json_object_get(root, "jwks");
 	if (json_is_object(jwks) && fetched > 0 &&
@@ -141,6 +144,7 @@ cache_write(kz_ctx *ctx, struct kz_provider *p, json_t *jwks,
 	DISC("introspection_endpoint", p->disc_introspection_url);
 	DISC("token_endpoint", p->disc_token_url);
 	DISC("revocation_endpoint", p->disc_revocation_url);
+	DISC("device_authorization_endpoint", p->disc_device_url);
 #undef DISC
 	if ((txt = json_dumps(root, JSON_COMPACT)) != NULL) {
 		if (kz_write_file_atomic(path, txt, strlen(txt), 0600, err,
@@ -208,6 +212,8 @@ kz_discover(kz_ctx *ctx, struct kz_provider *p, kz_result *res)
 	    kz_json_str(doc, "introspection_endpoint"));
 	set_str(&p->disc_token_url, kz_json_str(doc, "token_endpoint"));
 	set_str(&p->disc_revocation_url, kz_json_str(doc, "revocation_endpoint"));
+	set_str(&p->disc_device_url,
+	    kz_json_str(doc, "device_authorization_endpoint"));
 	p->disc_fetched = true;
 	json_decref(doc);
 	return KZ_OK;

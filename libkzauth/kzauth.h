@@ -65,6 +65,8 @@ typedef enum kz_reason {
 	KZ_R_NOT_A_TOKEN,	/* plainly a password, not a token */
 	KZ_R_ENROLLMENT,	/* a needed enrollment is revoked/broken */
 	KZ_R_INTERNAL,		/* out of memory, unreadable file */
+	KZ_R_INSUFFICIENT_AUTH,	/* the login lacks the acr/amr the service needs */
+	KZ_R_ACCESS_DENIED,	/* device flow: the user refused at the provider */
 	KZ_R_MAX
 } kz_reason;
 
@@ -95,6 +97,9 @@ typedef struct kz_identity {
 	int64_t exp, iat, nbf, auth_time;	/* 0 = absent */
 	kz_source source;
 	int from_cache;
+	char *acr;		/* how the user logged in (step-up, section 6) */
+	char **amr;
+	size_t namr;
 } kz_identity;
 
 typedef struct kz_result {
@@ -142,6 +147,8 @@ typedef struct kz_request {
 	const char *log_service;	/* service= in the audit line; NULL: service */
 	const char *source;	/* remote host (PAM_RHOST) for the rate limit
 				 * of unknown tokens; NULL: local, not limited */
+	int device;		/* the token came from the device flow: the
+				 * audit line says method=device */
 } kz_request;
 
 /*
@@ -151,6 +158,27 @@ typedef struct kz_request {
  * `timeout` on network work.
  */
 kz_verdict kz_decide(kz_ctx *ctx, const kz_request *req, kz_result *res);
+
+/*
+ * Login by device authorization (RFC 8628, DESIGN.md section 15), in two
+ * steps around the user's visit to the provider:
+ *   kz_device_start asks the provider for a device code, for the policy
+ *   and provider of req->service (with the acr_values its require_acr
+ *   names); kz_device_prompt is then the text to show, "Open URL and enter
+ *   CODE, then press Enter: "; after Enter, kz_device_poll polls the token
+ *   endpoint until the user approved, refused, or device_timeout passed,
+ *   and runs kz_decide on the access token it got (req with the token and
+ *   device set).  Neither step logs the device code or the user code.  A
+ *   step that fails fills res, writes the audit line, returns the verdict
+ *   (and kz_device_start leaves *dev NULL).
+ */
+typedef struct kz_device kz_device;
+kz_verdict kz_device_start(kz_ctx *ctx, const kz_request *req,
+    kz_device **dev, kz_result *res);
+const char *kz_device_prompt(const kz_device *dev);
+kz_verdict kz_device_poll(kz_ctx *ctx, kz_device *dev, const kz_request *req,
+    kz_result *res);
+void kz_device_free(kz_device *dev);
 
 /* Shape classes of DESIGN.md section 4.1. */
 typedef enum kz_shape {

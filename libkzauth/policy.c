@@ -1,6 +1,6 @@
 /*
  * policy.c - authorisation by the service policy (DESIGN.md section 6):
- * group, scope and token age.  Failing any of them is a 403, never a 401:
+ * group, scope, how the user logged in (acr/amr) and token age.  Failing any of them is a 403, never a 401:
  * the token is genuine and for this user.
  */
 #include <stdio.h>
@@ -46,6 +46,28 @@ check_group(kz_ctx *ctx, struct kz_provider *p, const struct kz_service *svc,
 	    "not a member of group %s", want->v[0]);
 }
 
+/* Step-up (DESIGN.md section 6): the login behind the token must be one
+ * of require_acr and hold every method of require_amr.  A token that says
+ * nothing about its login fails both. */
+static kz_verdict
+check_login_method(kz_ctx *ctx, const struct kz_service *svc, kz_result *res)
+{
+	if (svc->require_acr.n > 0 && (res->id.acr == NULL ||
+	    !kz_strv_has(&svc->require_acr, res->id.acr)))
+		return kz_set(res, KZ_FORBIDDEN, KZ_R_INSUFFICIENT_AUTH,
+		    "acr %s is not one of [service %s] require_acr",
+		    res->id.acr ? res->id.acr : "(none)", svc->name);
+	for (size_t i = 0; i < svc->require_amr.n; i++)
+		if (!listed(res->id.amr, res->id.namr, svc->require_amr.v[i]))
+			return kz_set(res, KZ_FORBIDDEN, KZ_R_INSUFFICIENT_AUTH,
+			    "amr lacks %s ([service %s] require_amr)",
+			    svc->require_amr.v[i], svc->name);
+	if (svc->require_acr.n > 0 || svc->require_amr.n > 0)
+		kz_trace(ctx, "step_up", 1, "acr %s, amr as required",
+		    res->id.acr ? res->id.acr : "(none)");
+	return KZ_OK;
+}
+
 kz_verdict
 kz_authorize(kz_ctx *ctx, struct kz_provider *p, const struct kz_service *svc,
     kz_result *res)
@@ -65,6 +87,8 @@ kz_authorize(kz_ctx *ctx, struct kz_provider *p, const struct kz_service *svc,
 		    svc->require_scope.v[i]))
 			return kz_set(res, KZ_FORBIDDEN, KZ_R_MISSING_SCOPE,
 			    "scope %s missing", svc->require_scope.v[i]);
+	if ((v = check_login_method(ctx, svc, res)) != KZ_OK)
+		return v;
 	if (svc->max_token_age > 0) {
 		/* Both are in 0..KZ_TIME_MAX (checked as the claims were
 		 * read), so the difference cannot overflow. */

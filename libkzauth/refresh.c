@@ -148,21 +148,6 @@ adopt_access_token(kz_ctx *ctx, struct kz_enr *e, const char *at, int64_t exp,
 	return KZ_OK;
 }
 
-/* Error codes are quoted only when they are plain words: a provider could
- * echo anything, even the token, in a description. */
-static const char *
-error_code(json_t *ans)
-{
-	const char *c = ans ? kz_json_str(ans, "error") : NULL;
-
-	if (c == NULL || strlen(c) > 40)
-		return NULL;
-	for (const char *s = c; *s; s++)
-		if (!((*s >= 'a' && *s <= 'z') || *s == '_'))
-			return NULL;
-	return c;
-}
-
 static kz_verdict
 revoked(kz_ctx *ctx, struct kz_enr *e, const char *why, kz_result *res)
 {
@@ -323,14 +308,14 @@ oauth2(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 		    kz_json_str(ans, "access_token") : ""), rotated, res);
 	} else if (r.status == 429) {
 		out = rate_limited(ctx, e, &r, flags, attempt, v, res);
-	} else if (error_code(ans) && strcmp(error_code(ans),
+	} else if (kz_oauth_error(ans) && strcmp(kz_oauth_error(ans),
 	    "invalid_grant") == 0) {
 		*v = revoked(ctx, e, "invalid_grant", res);
-	} else if (error_code(ans) && strcmp(error_code(ans),
+	} else if (kz_oauth_error(ans) && strcmp(kz_oauth_error(ans),
 	    "invalid_client") == 0) {
 		*v = client_refused(ctx, p, e, res);
 	} else if (r.status >= 400 && r.status < 500) {
-		*v = other_4xx(ctx, e, r.status, error_code(ans), res);
+		*v = other_4xx(ctx, e, r.status, kz_oauth_error(ans), res);
 	} else {
 		*v = transient(e, &r, res);
 	}
@@ -418,7 +403,7 @@ kaizala(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 		goto out;
 	}
 	ans = kz_json_parse(r.body, r.body_len);
-	code = error_code(ans);
+	code = kz_oauth_error(ans);
 	if (r.status == 200 && !json_is_object(ans)) {
 		*v = unusable(e, "is not a JSON object",
 		    salvage_refresh_token(ctx, e, &r, "refreshToken"), res);

@@ -46,6 +46,8 @@ static const char *const reason_names[KZ_R_MAX] = {
 	[KZ_R_NOT_A_TOKEN] = "not_a_token",
 	[KZ_R_ENROLLMENT] = "enrollment",
 	[KZ_R_INTERNAL] = "internal",
+	[KZ_R_INSUFFICIENT_AUTH] = "insufficient_auth",
+	[KZ_R_ACCESS_DENIED] = "access_denied",
 };
 
 const char *
@@ -99,6 +101,10 @@ kz_identity_clear(kz_identity *id)
 	for (size_t i = 0; i < id->nscopes; i++)
 		free(id->scopes[i]);
 	free(id->scopes);
+	free(id->acr);
+	for (size_t i = 0; i < id->namr; i++)
+		free(id->amr[i]);
+	free(id->amr);
 	memset(id, 0, sizeof(*id));
 }
 
@@ -129,8 +135,10 @@ kz_identity_copy(kz_identity *d, const kz_identity *s)
 	d->kid = kz_strdup(s->kid);
 	d->jti = kz_strdup(s->jti);
 	d->provider = kz_strdup(s->provider);
+	d->acr = kz_strdup(s->acr);
 	if (copy_list(&d->groups, &d->ngroups, s->groups, s->ngroups) != 0 ||
-	    copy_list(&d->scopes, &d->nscopes, s->scopes, s->nscopes) != 0)
+	    copy_list(&d->scopes, &d->nscopes, s->scopes, s->nscopes) != 0 ||
+	    copy_list(&d->amr, &d->namr, s->amr, s->namr) != 0)
 		return -1;
 	return 0;
 }

@@ -164,6 +164,21 @@ kz_json_str(json_t *o, const char *key)
 	return json_is_string(v) ? json_string_value(v) : NULL;
 }
 
+/* The "error" of an OAuth answer (RFC 6749 5.2), quoted only when it is a
+ * plain word: a provider could echo anything, even the token, in one. */
+const char *
+kz_oauth_error(json_t *ans)
+{
+	const char *c = ans ? kz_json_str(ans, "error") : NULL;
+
+	if (c == NULL || strlen(c) > 40)
+		return NULL;
+	for (const char *s = c; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || *s == '_'))
+			return NULL;
+	return c;
+}
+
 /* Integers, or integral reals (some providers send 1.7e9): anything else,
  * including a string, is "present but wrong" (-1). */
 int

@@ -38,6 +38,7 @@ struct args {
 	int authz_in_account;	/* FORBIDDEN waits for acct_mgmt */
 	int ignore_non_token;
 	int chunked;
+	int device_flow;	/* an empty answer starts RFC 8628 */
 };
 
 /* What a successful authenticate leaves for acct_mgmt: the verdict and
@@ -77,6 +78,8 @@ parse_args(pam_handle_t *pamh, int argc, const char **argv, struct args *a)
 			a->ignore_non_token = 1;
 		else if (strcmp(s, "chunked") == 0)
 			a->chunked = 1;
+		else if (strcmp(s, "device_flow") == 0)
+			a->device_flow = 1;
 		else {
 			/* A mistyped option could weaken the policy the
 			 * administrator meant: refuse to guess. */
@@ -150,8 +153,8 @@ struct txn {
 	size_t max;		/* max_token_length */
 };
 
-static void
-decide(const struct txn *t, const char *tok, size_t len, kz_result *res)
+static kz_request
+request_for(const struct txn *t, const char *tok, size_t len)
 {
 	kz_request req = { .token = tok, .token_len = len, .user = t->user,
 		.log_service = t->service,
@@ -161,7 +164,45 @@ decide(const struct txn *t, const char *tok, size_t len, kz_result *res)
 	/* the source of the rate limit of unknown tokens (ratelimit.c) */
 	if (pam_get_item(t->pamh, PAM_RHOST, &rhost) == PAM_SUCCESS)
 		req.source = rhost;
+	return req;
+}
+
+static void
+decide(const struct txn *t, const char *tok, size_t len, kz_result *res)
+{
+	kz_request req = request_for(t, tok, len);
+
 	kz_decide(t->ctx, &req, res);
+}
+
+/*
+ * The device authorization grant (DESIGN.md section 15), for a user with
+ * no token at hand.  OpenSSH shows informational messages only with the
+ * next prompt, and sudo's PAM_SILENT hides them: so the instructions are
+ * the next prompt's own text.  Whatever the user types there is only the
+ * Enter that starts the poll.  The token obtained is decided by libkzauth
+ * as a pasted one, and *res is its decision (or why there was none).
+ * Returns PAM_SUCCESS with *res filled, or PAM_CONV_ERR with no decision.
+ */
+static int
+device_login(const struct txn *t, kz_result *res)
+{
+	kz_request req = request_for(t, NULL, 0);
+	kz_device *dev = NULL;
+	char *enter;
+
+	if (kz_device_start(t->ctx, &req, &dev, res) != KZ_OK)
+		return PAM_SUCCESS;
+	if ((enter = ask(t->pamh, kz_device_prompt(dev))) == NULL) {
+		kz_device_free(dev);
+		kz_result_clear(res);
+		return PAM_CONV_ERR;
+	}
+	free_answer(enter);
+	kz_result_clear(res);
+	kz_device_poll(t->ctx, dev, &req, res);
+	kz_device_free(dev);
+	return PAM_SUCCESS;
 }
 
 /*
@@ -350,6 +391,12 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 			goto out;
 		}
 		len = trim(answer);
+		/* No token at hand: log in with a browser instead. */
+		if (a.device_flow && len == 0 && !stacked) {
+			if ((rc = device_login(&t, &res)) != PAM_SUCCESS)
+				goto out;
+			break;
+		}
 		if (a.ignore_non_token && kz_is_plainly_not_token(answer, len)) {
 			/* A password: hand it on for the next module. */
 			if (!stacked)

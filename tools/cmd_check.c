@@ -1,6 +1,8 @@
 /*
  * cmd_check.c - `kztoken check`: the whole pipeline on a token read from
- * stdin; --explain prints every step, and only the fingerprint.
+ * stdin; --explain prints every step, and only the fingerprint.  With
+ * --device, the token comes from a login with a browser (RFC 8628), as
+ * pam_kztoken's device_flow gets it.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -43,6 +45,32 @@ names(char *const *v, size_t n)
 	return a;
 }
 
+/* The device flow at a terminal: the instructions on stderr, Enter on
+ * stdin, then the poll and the decision of the token it brings. */
+static void
+device_check(kz_ctx *ctx, const kz_request *req, kz_result *res)
+{
+	kz_device *dev = NULL;
+	char line[256];
+
+	if (kz_device_start(ctx, req, &dev, res) != KZ_OK)
+		return;
+	fputs(kz_device_prompt(dev), stderr);
+	fflush(stderr);
+	if (fgets(line, sizeof(line), stdin) == NULL) {
+		kz_device_free(dev);
+		kz_result_clear(res);
+		/* no Enter, no poll: nothing was decided */
+		res->verdict = KZ_UNAUTHENTICATED;
+		res->reason = KZ_R_NONE;
+		snprintf(res->detail, sizeof(res->detail), "no Enter on stdin");
+		return;
+	}
+	kz_result_clear(res);
+	kz_device_poll(ctx, dev, req, res);
+	kz_device_free(dev);
+}
+
 static void
 print_json(const kz_result *r, json_t *steps)
 {
@@ -71,16 +99,17 @@ cmd_check(int argc, char **argv, const char *config)
 		{ "user", required_argument, NULL, 'u' },
 		{ "explain", no_argument, NULL, 'e' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "device", no_argument, NULL, 'd' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct explain ex = { 0 };
 	const char *service = "default", *user = NULL;
-	bool json = false;
+	bool json = false, device = false;
 	kz_request req = { 0 };
 	kz_result res;
 	kz_ctx *ctx;
-	char *tok;
-	size_t len;
+	char *tok = NULL;
+	size_t len = 0;
 	int c;
 
 	optind = 1;
@@ -90,9 +119,11 @@ cmd_check(int argc, char **argv, const char *config)
 		case 'u': user = optarg; break;
 		case 'e': ex.on = true; break;
 		case 'j': json = true; break;
+		case 'd': device = true; break;
 		default:
 			fprintf(stderr, "usage: kztoken check [--service S] "
-			    "[--user U] [--explain] [--json] < token\n");
+			    "[--user U] [--explain] [--json] [--device] < token"
+			    "\n");
 			return EXIT_USAGE;
 		}
 	}
@@ -105,8 +136,10 @@ cmd_check(int argc, char **argv, const char *config)
 		return EXIT_USAGE;
 	/* Read up to the cap plus one, so an over-long token is reported as
 	 * too_long by the pipeline, not silently cut. */
-	tok = tool_read_secret(NULL, kz_ctx_max_token_length(ctx) + 1, &len);
-	if (tok == NULL) {
+	if (!device)
+		tok = tool_read_secret(NULL, kz_ctx_max_token_length(ctx) + 1,
+		    &len);
+	if (!device && tok == NULL) {
 		fprintf(stderr, "kztoken check: token on stdin is longer than "
 		    "max_token_length (%zu)\n", kz_ctx_max_token_length(ctx));
 		kz_ctx_close(ctx);
@@ -130,7 +163,10 @@ cmd_check(int argc, char **argv, const char *config)
 	req.token_len = len;
 	req.user = user;
 	req.service = service;
-	kz_decide(ctx, &req, &res);
+	if (device)
+		device_check(ctx, &req, &res);
+	else
+		kz_decide(ctx, &req, &res);
 	if (json) {
 		print_json(&res, ex.steps);
 	} else {

@@ -14,7 +14,8 @@
 #include "kztoken.h"
 
 static const struct cmd cmds[] = {
-	{ "check", "check [--service S] [--user U] [--explain] [--json] < token",
+	{ "check", "check [--service S] [--user U] [--explain] [--json] [--device] "
+	  "< token",
 	  cmd_check },
 	{ "deny", "deny FINGERPRINT | --jti JTI", cmd_deny },
 	{ "enroll", "enroll NAME --provider P (--group G | --user U) "

@@ -462,6 +462,108 @@ ssh_login "$tok_ok"
 t_check "ssh, same stack, provider up: a valid token logs in by the token" \
     "0|kz-login-ok|$U" "$rc|$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
 
+# --- login with a browser (device flow, RFC 8628) ---------------------------------------
+# The scripted ssh client answers the token prompt with an empty line, reads
+# the URL and code from the second prompt, approves (or refuses) the code at
+# the test IdP as the user would in a browser, and presses Enter.
+kz_write_config "$W/kzdev/kz.conf" '[service sudo]' 'require_group = ops-admins'
+sed -i "s|^token_url = .*|&\ndevice_authorization_url = $KZ_IDP_URL/device_authorization\ndevice_client_id = kztoken-device\ndevice_timeout = 10|" \
+    "$W/kzdev/kz.conf"
+CD=$W/kzdev/kz.conf
+idp POST /test/device_mode '{"interval":1,"expires_in":600,"slow_down":0}' >/dev/null
+cat > "$W/askpass-device" <<'EOF'
+#!/bin/sh
+printf '%s\n--\n' "$1" >> "$KZ_ASK_LOG"
+code=$(printf '%s\n' "$1" | sed -n 's/.* and enter \([A-Z0-9-]*\), then press Enter:.*/\1/p')
+if [ -n "$code" ]; then
+	printf '{"user_code":"%s",%s}' "$code" "$KZ_AT_IDP" |
+	    "$KZ_ROOT/tests/idp/idpctl" "$KZ_IDP_DIR" POST /test/device - >/dev/null
+fi
+printf '\n'
+EOF
+chmod 755 "$W/askpass-device"
+# ssh_device FIELDS: a device-flow login as $U; the user at the IdP answers with FIELDS
+ssh_device() {
+	: > "$W/ask.log"
+	out=$(timeout 40 env -i PATH="$PATH" HOME="$W/client" DISPLAY=:0 \
+	    SSH_ASKPASS="$W/askpass-device" SSH_ASKPASS_REQUIRE=force KZ_ASK_LOG="$W/ask.log" \
+	    KZ_AT_IDP="$1" KZ_ROOT="$KZ_ROOT" KZ_IDP_DIR="$KZ_IDP_DIR" \
+	    ssh -F /dev/null -p "$PORT" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null \
+	    -o PreferredAuthentications=keyboard-interactive -o PubkeyAuthentication=no \
+	    -o NumberOfPasswordPrompts=1 -o ConnectTimeout=10 -o LogLevel=INFO \
+	    "$U@127.0.0.1" 'echo kz-login-ok; id -un' 2>"$W/ssh.err" </dev/null)
+	rc=$?
+	err=$(cat "$W/ssh.err")
+}
+stack_sshd "auth required $MOD config=$CD device_flow" "account required $MOD config=$CD" \
+    "session required $PAMDIR/pam_permit.so"
+mark
+ssh_device "\"action\":\"approve\",\"user\":\"$U\""
+t_check "ssh, device flow: an empty answer, approval in the browser, Enter: a shell" \
+    "0|kz-login-ok|$U" "$rc|$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
+hasre "ssh, device flow: the second prompt holds the URL and the code" "$(cat "$W/ask.log")" \
+    "Open $KZ_IDP_URL/device\?user_code=[A-Z-]{9} and enter [A-Z-]{9}, then press Enter: "
+hasre "ssh, device flow: audit OK method=device" "$(new_audit)" \
+    "service=sshd user=$U verdict=OK reason=none .* method=device fp=[0-9a-f]{12}$"
+mark
+ssh_device '"action":"approve","user":"alice"'
+t_check "ssh, device flow: another user approves: refused" "255|" "$rc|$out"
+hasre "ssh, device flow, another user: audit user_mismatch" "$(new_audit)" \
+    "user=$U verdict=UNAUTHENTICATED reason=user_mismatch .* method=device "
+mark
+ssh_device '"action":"deny"'
+t_check "ssh, device flow: refused at the provider" "255|" "$rc|$out"
+hasre "ssh, device flow refused: the client shows why" "$err" "Login refused at the identity provider"
+hasre "ssh, device flow refused: audit access_denied" "$(new_audit)" \
+    "verdict=UNAUTHENTICATED reason=access_denied .* method=device fp=-$"
+# sudo refuses an empty answer ("no password was provided"): a blank one
+# (a space) is empty to the module once trimmed, and so is the Enter.
+sudo_device() {	# sudo_device FIELDS
+	local pid code=
+	rm -f "$W/sudo.fifo" "$W/sudo.err"
+	mkfifo "$W/sudo.fifo"
+	timeout 40 setpriv --reuid="$uid" --regid="$uid" --clear-groups \
+	    env -i PATH=/usr/bin:/bin HOME="$W/home/$U" USER="$U" LOGNAME="$U" \
+	    sudo -S /usr/bin/id -u < "$W/sudo.fifo" > "$W/sudo.out" 2> "$W/sudo.err" &
+	pid=$!
+	exec 8> "$W/sudo.fifo"
+	printf ' \n' >&8
+	for _ in $(seq 100); do
+		code=$(sed -n 's/.* and enter \([A-Z0-9-]*\), then press Enter:.*/\1/p' "$W/sudo.err" 2>/dev/null)
+		[ -n "$code" ] && break
+		sleep 0.1
+	done
+	[ -n "$code" ] && idp POST /test/device "{\"user_code\":\"$code\",$1}" >/dev/null
+	printf ' \n' >&8
+	exec 8>&-
+	wait "$pid"
+	rc=$?
+	out=$(cat "$W/sudo.out")
+	err=$(cat "$W/sudo.err")
+}
+printf '%s\n' "auth required $SMOD config=$CD device_flow" "account required $SMOD config=$CD" \
+    "session required $PAMDIR/pam_permit.so" > "$W/pam.sudo"
+mark
+sudo_device "\"action\":\"approve\",\"user\":\"$U\",\"groups\":[\"ops-admins\"]"
+t_check "sudo, device flow: approved with the admin group: runs the command as root" "0|0" "$rc|$out"
+hasre "sudo, device flow: the prompt shows the instructions under PAM_SILENT" "$err" \
+    "Open $KZ_IDP_URL/device\?user_code=[A-Z-]{9} and enter [A-Z-]{9}, then press Enter: "
+hasre "sudo, device flow: audit OK method=device" "$(new_audit)" \
+    "service=sudo user=$U verdict=OK reason=none .* method=device "
+mark
+sudo_device "\"action\":\"approve\",\"user\":\"$U\""
+t_check "sudo, device flow: approved without the group: refused" "1|" "$rc|$out"
+hasre "sudo, device flow without the group: audit missing_group" "$(new_audit)" \
+    "service=sudo user=$U verdict=FORBIDDEN reason=missing_group .* method=device "
+leak=0
+for c in $(idp GET /test/device | /usr/bin/python3 -c 'import json,sys
+for a in json.load(sys.stdin)["authorizations"]: print(a["user_code"])'); do
+	grep -qF -- "$c" "$SYSLOG" "$W/ssh/sshd.log" && leak=1
+done
+t_check "device flow: no user code in syslog or the sshd log" "0" "$leak"
+printf '%s\n' "auth required $SMOD config=$C" "account required $SMOD config=$C" \
+    "session required $PAMDIR/pam_permit.so" > "$W/pam.sudo"
+
 # --- no secrets -------------------------------------------------------------------------
 leak=0
 for t in "$tok_ok" "$tok_exp" "$tok_other" "$tok_admin" "$tok_long" "$tok_1500" "$tok_opq" "$tok_opq2"; do

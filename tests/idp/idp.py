@@ -434,10 +434,180 @@ def write_atomic(path, data, mode):
     os.replace(tmp, path)
 
 
+# --- device authorization grant (RFC 8628) -------------------------------------------------
+# One self-contained block: the endpoints as a mixin of Handler, the state in DEVICE.
+#   POST /device_authorization   client_id (public kztoken-device) or Basic host-fleet;
+#                                scope, resource, acr_values are recorded
+#   POST /token grant_type=urn:ietf:params:oauth:grant-type:device_code
+#   GET  /device                 the verification page (a stub: approval is scripted)
+# Test controls:
+#   GET  /test/device            every authorization: user_code, client_id, scope, resource,
+#                                acr_values, status, polls (never the device code)
+#   POST /test/device            {"user_code": C (default: the newest pending), "action":
+#                                "approve"|"deny", "user", "groups", "acr", "amr",
+#                                "after_polls": N (stay pending for N more polls)}
+#   POST /test/device_mode       {"interval": s, "expires_in": s, "slow_down": N (answer
+#                                slow_down to the next N polls), "reset": true}
+# "hang" and the other faults apply through /test/fault with paths /device_authorization
+# or /token, as for every endpoint.
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+PUBLIC_DEVICE_CLIENTS = ("kztoken-device",)
+
+
+class DeviceFlow:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.auths = {}           # device_code -> dict, in creation order
+        self.interval, self.expires_in, self.slow_down = 1, 600, 0
+
+    def new_user_code(self):
+        alphabet = "BCDFGHJKLMNPQRSTVWXZ"   # RFC 8628 6.1: no vowels, no look-alikes
+        code = "".join(secrets.choice(alphabet) for _ in range(8))
+        return code[:4] + "-" + code[4:]
+
+    def find(self, user_code):
+        if user_code:
+            for a in self.auths.values():
+                if a["user_code"] == user_code:
+                    return a
+            raise BadRequest("no device authorization with that user_code")
+        for a in reversed(list(self.auths.values())):
+            if a["status"] == "pending":
+                return a
+        raise BadRequest("no pending device authorization")
+
+
+DEVICE = DeviceFlow()
+
+
+class DeviceFlowEndpoints:
+    """Handler methods of the device grant (mixed into Handler)."""
+
+    def device_client(self):
+        """The client_id of a device request (Basic host-fleet, or a public client), or
+        None after answering 401 invalid_client."""
+        creds = self.basic_client()
+        if creds is not None:
+            if self.client_ok(*creds):
+                return creds[0]
+        elif self.form().get("client_id") in PUBLIC_DEVICE_CLIENTS:
+            return self.form()["client_id"]
+        self.send_error_json(401, "invalid_client", "client authentication failed")
+        return None
+
+    def device_authorization(self):
+        client = self.device_client()
+        if client is None:
+            return
+        form, base = self.form(), self.base_url()
+        with DEVICE.lock:
+            code = secrets.token_urlsafe(32)
+            a = {"user_code": DEVICE.new_user_code(), "client_id": client,
+                 "scope": form.get("scope"), "resource": form.get("resource"),
+                 "acr_values": form.get("acr_values"), "status": "pending", "polls": 0,
+                 "expires_at": STATE.now() + DEVICE.expires_in, "interval": DEVICE.interval,
+                 "last_poll": 0.0, "after_polls": 0, "grant": None}
+            DEVICE.auths[code] = a
+            answer = {"device_code": code, "user_code": a["user_code"],
+                      "verification_uri": base + "/device",
+                      "verification_uri_complete": base + "/device?user_code=" + a["user_code"],
+                      "expires_in": DEVICE.expires_in, "interval": DEVICE.interval}
+        self.send_json(200, answer, [("Cache-Control", "no-store")])
+
+    def device_page(self):
+        self.send_body(200, b"<html><body>Enter the code shown on the host.</body></html>",
+                       "text/html")
+
+    def device_token(self):
+        client = self.device_client()
+        if client is None:
+            return
+        no_store = [("Cache-Control", "no-store")]
+        with DEVICE.lock:
+            a = DEVICE.auths.get(self.form().get("device_code", ""))
+            if a is None or a["client_id"] != client or a["status"] == "used":
+                return self.send_error_json(400, "invalid_grant", None, no_store)
+            a["polls"] += 1
+            now = STATE.now()
+            early = a["last_poll"] and now - a["last_poll"] < a["interval"] - 0.3
+            a["last_poll"] = now
+            if now >= a["expires_at"]:
+                error = "expired_token"
+            elif early or DEVICE.slow_down > 0:
+                DEVICE.slow_down = max(0, DEVICE.slow_down - 1)
+                a["interval"] += 5
+                error = "slow_down"
+            elif a["status"] == "denied":
+                error = "access_denied"
+            elif a["status"] == "pending" or a["after_polls"] > 0:
+                a["after_polls"] = max(0, a["after_polls"] - 1)
+                error = "authorization_pending"
+            else:
+                error = None
+            if error:
+                return self.send_error_json(400, error, None, no_store)
+            a["status"] = "used"
+            g = a["grant"]
+            with STATE.lock:
+                t = STATE.inow()
+                claims = {"iss": STATE.issuer, "aud": a["resource"] or CLIENT_ID,
+                          "sub": "u-%s" % g["user"], "preferred_username": g["user"],
+                          "groups": g["groups"], "scope": a["scope"] or "openid",
+                          "iat": t, "auth_time": t, "exp": t + DEFAULT_ACCESS_LIFETIME,
+                          "jti": secrets.token_hex(12), "client_id": client}
+                claims = merge(claims, {"acr": g.get("acr"), "amr": g.get("amr")})
+                key = STATE.key_for("RSA")
+                access = STATE.sign_jwt({"alg": "RS256", "typ": "at+jwt", "kid": key.kid},
+                                        claims, "RS256", key)
+                STATE.tokens[access] = Record("jwt", claims)
+        self.send_json(200, {"access_token": access, "token_type": "Bearer",
+                             "expires_in": DEFAULT_ACCESS_LIFETIME,
+                             "scope": claims["scope"]}, no_store)
+
+    def t_device_list(self):
+        with DEVICE.lock:
+            keys = ("user_code", "client_id", "scope", "resource", "acr_values", "status",
+                    "polls")
+            return {"authorizations": [{k: a[k] for k in keys}
+                                       for a in DEVICE.auths.values()]}
+
+    def t_device(self, body):
+        action = body.get("action", "approve")
+        if action not in ("approve", "deny"):
+            raise BadRequest("action must be approve or deny")
+        with DEVICE.lock:
+            a = DEVICE.find(body.get("user_code"))
+            if a["status"] != "pending":
+                raise BadRequest("that authorization is %s" % a["status"])
+            a["after_polls"] = int(body.get("after_polls", 0))
+            if action == "deny":
+                a["status"] = "denied"
+            else:
+                a["status"] = "approved"
+                a["grant"] = {"user": str(body.get("user", "alice")),
+                              "groups": list(body.get("groups", [])),
+                              "acr": body.get("acr"), "amr": body.get("amr")}
+            return {"user_code": a["user_code"], "status": a["status"]}
+
+    def t_device_mode(self, body):
+        with DEVICE.lock:
+            if body.get("reset"):
+                DEVICE.reset()
+            DEVICE.interval = int(body.get("interval", DEVICE.interval))
+            DEVICE.expires_in = int(body.get("expires_in", DEVICE.expires_in))
+            DEVICE.slow_down = int(body.get("slow_down", DEVICE.slow_down))
+            return {"interval": DEVICE.interval, "expires_in": DEVICE.expires_in,
+                    "slow_down": DEVICE.slow_down}
+# --- end of the device authorization grant ---------------------------------------------
+
+
 STATE = None      # the State, set in main()
 
 
-class Handler(http.server.BaseHTTPRequestHandler):
+class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
     """One handler for both listeners (HTTPS and, optionally, plain HTTP)."""
 
     protocol_version = "HTTP/1.1"       # keep-alive, as libcurl likes it
@@ -615,6 +785,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.revoke()
         if path == "/token" and m == "POST":
             return self.token()
+        if path == "/device_authorization" and m == "POST":
+            return self.device_authorization()
+        if path == "/device" and get:
+            return self.device_page()
         if path == "/tokeninfo" and get:
             return self.tokeninfo()
         if path in ("/kaizala/token", "/kaizala/api/token", "/kaizala/api2/token") and get:
@@ -799,6 +973,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "token_endpoint": base + "/token",
             "introspection_endpoint": base + "/introspect",
             "revocation_endpoint": base + "/revoke",
+            "device_authorization_endpoint": base + "/device_authorization",
             "kaizala_token_endpoint": base + "/kaizala/token",
             "tokeninfo_endpoint": base + "/tokeninfo",
             "membership_endpoint": base + "/membership/{group}/{user}",
@@ -824,6 +999,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_body(200, b"", ctype=None)
 
     def token(self):
+        if self.form().get("grant_type") == DEVICE_GRANT:
+            return self.device_token()      # public clients too
         if not self.require_client():
             return
         form = self.form()
@@ -929,9 +1106,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/test/chain" and m == "GET":
             return self.send_json(200, self.chain_status(
                 (self.query.get("refresh_token") or [""])[0]))
+        if path == "/test/device" and m == "GET":
+            return self.send_json(200, self.t_device_list())
         if m != "POST":
             return self.send_error_json(404, "not_found")
         handlers = {
+            "/test/device": self.t_device, "/test/device_mode": self.t_device_mode,
             "/test/mint": self.t_mint, "/test/opaque": self.t_opaque,
             "/test/refresh_token": self.t_refresh_token, "/test/revoke": self.t_revoke,
             "/test/rotate": self.t_rotate, "/test/fault": self.t_fault,

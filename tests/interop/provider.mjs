@@ -150,6 +150,15 @@ function configuration(jwks) {
         response_types: [],
         redirect_uris: [],
       },
+      {
+        // the host's device flow (RFC 8628): a public client, as pam_kztoken device_flow uses it
+        client_id: 'kztoken-device',
+        token_endpoint_auth_method: 'none',
+        grant_types: ['urn:ietf:params:oauth:grant-type:device_code'],
+        response_types: [],
+        redirect_uris: [],
+        scope: 'openid profile groups',
+      },
     ],
     scopes: ['openid', 'offline_access', 'profile', 'groups'],
     claims: {
@@ -184,6 +193,9 @@ function configuration(jwks) {
       },
       revocation: { enabled: true },
       clientCredentials: { enabled: true },
+      // the device authorization grant; its /device pages are the provider's own
+      // (device-login.sh drives them as a browser would)
+      deviceFlow: { enabled: true },
       userinfo: { enabled: true },
       resourceIndicators: {
         enabled: true,

@@ -2,7 +2,7 @@
  * kzpam.c - drives PAM transactions through libpam (under pam_wrapper)
  * with libpamtest, for tests/pam/test_*.sh.  Compiled by the suite itself.
  *
- *   kzpam [-n LOOPS] [-a FILE] SERVICE USER OP=EXPECTED...
+ *   kzpam [-s] [-n LOOPS] [-a FILE] SERVICE USER OP=EXPECTED...
  *
  * OP is auth, acct, setcred, open, close or getenv; EXPECTED a PAM code
  * name (PAM_SUCCESS, PAM_AUTH_ERR, ...; PAM_SUCCESS for getenv, which
@@ -14,6 +14,7 @@
  * environment as PAM_AUTHTOK, for pam_wrapper's pam_set_items.so to hand
  * on as a stacked password (so the token is in no argv).  -n runs the same
  * transaction LOOPS times in this process (pam_start .. pam_end each).
+ * -s passes PAM_SILENT to every operation, as sudo does.
  *
  * Prints every conversation message of the first transaction as
  * "conv: STYLE: text" (prompts too), then "result: OP=CODE ..." for what
@@ -206,7 +207,7 @@ authtok_from(const char *path)
 static void
 usage(void)
 {
-	fprintf(stderr, "usage: kzpam [-n LOOPS] [-a FILE] SERVICE USER "
+	fprintf(stderr, "usage: kzpam [-s] [-n LOOPS] [-a FILE] SERVICE USER "
 	    "OP=PAM_CODE...\n");
 	exit(2);
 }
@@ -219,10 +220,13 @@ main(int argc, char **argv)
 	const char *service, *user;
 	size_t ncases = 0;
 	long loops = 1, mismatches = 0;
-	int ch;
+	int ch, flags = 0;
 
-	while ((ch = getopt(argc, argv, "a:n:")) != -1) {
+	while ((ch = getopt(argc, argv, "a:n:s")) != -1) {
 		switch (ch) {
+		case 's':
+			flags = PAM_SILENT;
+			break;
 		case 'a':
 			if (authtok_from(optarg) != 0) {
 				fprintf(stderr, "kzpam: cannot read %s\n",
@@ -260,6 +264,7 @@ main(int argc, char **argv)
 		memset(&cases[ncases], 0, sizeof(cases[ncases]));
 		cases[ncases].pam_operation = ops[k].op;
 		cases[ncases].expected_rv = code_of(eq + 1);
+		cases[ncases].flags = flags;
 		/* -1: not run; getenv sets no code (its list says it ran) */
 		cases[ncases].op_rv = ops[k].op == PAMTEST_GETENVLIST ? 0 : -1;
 		ncases++;

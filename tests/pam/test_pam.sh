@@ -97,7 +97,7 @@ t_check "OK: auth SUCCESS, acct SUCCESS, setcred SUCCESS" \
 has "OK: prompted with the default prompt" "$out" "conv: PROMPT_ECHO_OFF: Access token: "
 hasre "OK: no error message" "$(grep -c ERROR_MSG <<<"$out")" '^0$'
 t_check "OK: one audit line with the fingerprint" \
-    "service=sshd user=alice verdict=OK reason=none iss=$KZ_IDP_URL sub=u-alice kid=$(kid_of <<<"$tok_ok") fp=$(fp "$tok_ok")" \
+    "service=sshd user=alice verdict=OK reason=none iss=$KZ_IDP_URL sub=u-alice kid=$(kid_of <<<"$tok_ok") method=token fp=$(fp "$tok_ok")" \
     "$(sed 's/^kztoken\[[0-9]*\]: //' <<<"$new")"
 
 # After a failed authenticate the module keeps no decision: acct_mgmt

@@ -226,6 +226,25 @@ kzt_ctx(const char *name, const char *extra)
 	return ctx;
 }
 
+static char logbuf[256 * 1024];
+
+static void
+capture(void *arg, int prio, const char *line)
+{
+	(void)arg;
+	(void)prio;
+	strncat(logbuf, line, sizeof(logbuf) - strlen(logbuf) - 2);
+	strcat(logbuf, "\n");
+}
+
+char *
+kzt_capture_log(kz_ctx *ctx)
+{
+	logbuf[0] = '\0';
+	kz_ctx_set_log(ctx, capture, NULL);
+	return logbuf;
+}
+
 kz_verdict
 kzt_decide(kz_ctx *ctx, const char *tok, const char *user,
     const char *service, kz_result *res)

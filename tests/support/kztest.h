@@ -37,6 +37,11 @@ void kzt_stats_reset(void);
 char *kzt_config(const char *name, const char *extra);
 kz_ctx *kzt_ctx(const char *name, const char *extra);
 
+/* Sends every log line of ctx (audit and debug) into one buffer of the
+ * test binary, emptied by each call; returns the buffer (NUL-terminated,
+ * one line per line).  kz_ctx_set_log(ctx, NULL, NULL) stops it. */
+char *kzt_capture_log(kz_ctx *ctx);
+
 /* One decision; returns the verdict, fills res. */
 kz_verdict kzt_decide(kz_ctx *ctx, const char *tok, const char *user,
     const char *service, kz_result *res);

@@ -248,6 +248,50 @@ dirs(void **state)
 	assert_int_equal(kz_check_dir(d, false, e, sizeof(e)), 0);
 }
 
+/* DESIGN.md sections 9 and 6: the device_* keys with their defaults, and
+ * the step-up keys of a service. */
+static void
+device_and_step_up_keys(void **state)
+{
+	struct kz_config *c = parse_ok(BASE);
+	struct kz_provider *p = kz_config_provider(c, "corp");
+	const struct kz_service *s;
+
+	(void)state;
+	assert_null(p->device_authorization_url);
+	assert_null(p->device_client_id);	/* client_id is used then */
+	assert_string_equal(p->device_scope, "openid");
+	assert_null(p->device_resource);
+	assert_int_equal(p->device_timeout, 120);
+	kz_config_free(c);
+	c = parse_ok(BASE "device_authorization_url = https://idp/device\n"
+	    "device_client_id = pub\ndevice_scope = openid profile\n"
+	    "device_resource = api://host-fleet\ndevice_timeout = 300\n"
+	    "[service sudo]\nrequire_acr = mfa, phr\nrequire_amr = otp hwk\n");
+	p = kz_config_provider(c, "corp");
+	assert_string_equal(p->device_authorization_url, "https://idp/device");
+	assert_string_equal(p->device_client_id, "pub");
+	assert_string_equal(p->device_scope, "openid profile");
+	assert_string_equal(p->device_resource, "api://host-fleet");
+	assert_int_equal(p->device_timeout, 300);
+	s = kz_config_service(c, "sudo-i");
+	assert_non_null(s);
+	assert_int_equal(s->require_acr.n, 2);
+	assert_string_equal(s->require_acr.v[1], "phr");
+	assert_int_equal(s->require_amr.n, 2);
+	assert_string_equal(s->require_amr.v[0], "otp");
+	kz_config_free(c);
+	parse_err(BASE "device_authorization_url = http://idp.example/device\n",
+	    "is not an https:// URL");
+	parse_err(BASE "device_authorization_url = http://127.0.0.1/device\n",
+	    "uses plain HTTP");
+	parse_err(BASE "device_timeout = 4\n", "device_timeout");
+	parse_err(BASE "device_timeout = 3601\n", "device_timeout");
+	parse_err(BASE "[service sudo]\nrequire_acr = ,\n", "require_acr: needs "
+	    "at least one name");
+	parse_err(BASE "[service sudo]\nrequire_amr =\n", "require_amr");
+}
+
 int
 main(void)
 {
@@ -259,6 +303,7 @@ main(void)
 		cmocka_unit_test(long_lines),
 		cmocka_unit_test(file_safety),
 		cmocka_unit_test(dirs),
+		cmocka_unit_test(device_and_step_up_keys),
 	};
 
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
