@@ -9,17 +9,14 @@
 # within device_timeout + timeout, step-up (require_acr/require_amr) pasted
 # and by device flow, and no device or user code in any log line.
 . "$(dirname "$0")/../lib.sh"
-
-W=$(mktemp -d /tmp/kztoken-pamdev.XXXXXX)
-chmod 755 "$W"
+. "$(dirname "$0")/pam_lib.sh"
+pam_lib_init kztoken-pamdev
 cleanup() {
-	idp POST /test/fault '{"mode":"none"}' >/dev/null 2>&1
 	idp POST /test/device_mode '{"interval":1,"expires_in":600,"slow_down":0}' >/dev/null 2>&1
 	[ -n "${bg:-}" ] && kill "$bg" 2>/dev/null
-	rm -rf "$W"
+	pam_lib_cleanup
 }
 trap cleanup EXIT
-pam_harness "pam device suite" "$W"
 
 kz_write_config "$W/main/kz.conf" \
     '[service sudo]' 'require_group = ops-admins' \
@@ -29,14 +26,13 @@ sed -i -e "s|^client_secret_file = .*|client_secret_file = $W/idp/client_secret|
     -e "s|^token_url = .*|&\ndevice_authorization_url = $KZ_IDP_URL/device_authorization\ndevice_client_id = kztoken-device\ndevice_timeout = 5|" \
     "$W/main/kz.conf"
 C=$W/main/kz.conf
-svc() { local n=$1; shift; printf '%s\n' "$@" > "$W/svc/$n"; }
 svc sshd "auth required $MOD config=$C device_flow" "account required $MOD config=$C"
 svc sudo "auth required $MOD config=$C device_flow" "account required $MOD config=$C"
 svc mfa "auth required $MOD config=$C device_flow" "account required $MOD config=$C"
 svc nodevice "auth required $MOD config=$C" "account required $MOD config=$C"
 svc withpw "auth [success=done ignore=ignore default=die] $MOD config=$C device_flow ignore_non_token" \
     "auth required $PAMDIR/pam_deny.so" "account required $MOD config=$C"
-[ ${#RUN[@]} -gt 0 ] && chown -R nobody:nogroup "$W"
+pam_lib_own
 
 AUDIT=$W/audit.log
 PWENV=(LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR=$W/svc
