@@ -23,7 +23,10 @@ static const struct cmd cmds[] = {
 	{ "refresh", "refresh [NAME | --all] [--if-due]", cmd_refresh },
 	{ "token", "token NAME", cmd_token },
 	{ "revoke", "revoke NAME [--local-only]", cmd_revoke },
-	{ "doctor", "doctor", cmd_doctor },
+	{ "doctor", "doctor [--json]", cmd_doctor },
+	{ "setup", "setup sshd|sudo [--token-only|--token-or-password] "
+	  "[--dry-run] [--force] | setup --undo [--dry-run] [--force]",
+	  cmd_setup },
 };
 
 const char *
