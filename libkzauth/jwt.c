@@ -241,6 +241,25 @@ hmac_key(kz_ctx *ctx, struct kz_provider *p, struct kz_key *key,
 	return KZ_OK;
 }
 
+/* "a, b" of the strings in aud (a string or an array), cut to n; the
+ * audience is no secret and says at once what the provider must change. */
+static void
+aud_names(json_t *aud, char *out, size_t n)
+{
+	size_t i, len = 0;
+	json_t *a;
+
+	out[0] = '\0';
+	if (json_is_string(aud)) {
+		snprintf(out, n, "%s", json_string_value(aud));
+		return;
+	}
+	json_array_foreach(aud, i, a)
+		if (json_is_string(a) && len < n)
+			len += (size_t)snprintf(out + len, n - len, "%s%s",
+			    len ? ", " : "", json_string_value(a));
+}
+
 static kz_verdict
 check_claims(kz_ctx *ctx, struct kz_provider *p, json_t *claims,
     kz_result *res)
@@ -272,9 +291,19 @@ check_claims(kz_ctx *ctx, struct kz_provider *p, json_t *claims,
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "aud is neither a string nor an array");
 	}
-	if (!aud_ok)
+	if (!aud_ok) {
+		char have[96], want[96];
+		size_t len = 0;
+
+		aud_names(aud, have, sizeof(have));
+		want[0] = '\0';
+		for (i = 0; i < p->audience.n && len < sizeof(want); i++)
+			len += (size_t)snprintf(want + len, sizeof(want) - len,
+			    "%s%s", i ? ", " : "", p->audience.v[i]);
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_AUDIENCE,
-		    "aud does not name this host's audience");
+		    "aud (%s) names none of this host's audience (%s)",
+		    have[0] ? have : "none", want);
+	}
 	return KZ_OK;
 }
 

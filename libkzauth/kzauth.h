@@ -142,7 +142,17 @@ typedef struct kz_request {
 	const char *log_service;	/* service= in the audit line; NULL: service */
 	const char *source;	/* remote host (PAM_RHOST) for the rate limit
 				 * of unknown tokens; NULL: local, not limited */
+	unsigned flags;		/* KZ_REQ_* */
 } kz_request;
+
+/* The first answer of a login that may come in parts: a likely_truncated
+ * result writes no audit line, since the caller asks for the rest and
+ * decides on the whole token, and that one attempt gets one line (a
+ * failure line first would count twice in fail2ban). */
+#define KZ_REQ_FIRST_PART 1u
+/* `kztoken check`: the audit line says via=check, so that it is never
+ * taken for a login. */
+#define KZ_REQ_VIA_CHECK 2u
 
 /*
  * The whole pipeline: shape, route, validate, revocation, identity,

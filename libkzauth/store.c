@@ -138,7 +138,7 @@ int
 kz_store_lock(kz_ctx *ctx, const char *name, char *err, size_t errlen)
 {
 	char path[PATH_MAX];
-	struct stat st;
+	struct stat st, now;
 	int64_t until;
 	long nap = 2;
 	int fd;
@@ -146,6 +146,7 @@ kz_store_lock(kz_ctx *ctx, const char *name, char *err, size_t errlen)
 	if (kz_store_dir_ok(ctx, true, err, errlen) != 0 ||
 	    enr_path(ctx, name, ".lock", path, sizeof(path), err, errlen) != 0)
 		return -1;
+again:
 	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
 	    0600);
 	if (fd < 0) {
@@ -184,6 +185,13 @@ kz_store_lock(kz_ctx *ctx, const char *name, char *err, size_t errlen)
 		nanosleep(&ts, NULL);
 		if (nap < 50)
 			nap *= 2;
+	}
+	/* kz_store_remove unlinks the lock file under the lock: a waiter
+	 * that got the lock of that unlinked inode locks the new file. */
+	if (stat(path, &now) != 0 || now.st_ino != st.st_ino ||
+	    now.st_dev != st.st_dev) {
+		close(fd);
+		goto again;
 	}
 	return fd;
 }
@@ -514,8 +522,11 @@ kz_store_remove(kz_ctx *ctx, const char *name, char *err, size_t errlen)
 		(void)fsync(dfd);
 		close(dfd);
 	}
-	/* The lock file stays: removing it under a waiter would let two
-	 * processes hold "the" lock on two different inodes. */
+	/* The caller holds the lock: its file goes too (a waiter sees it
+	 * unlinked once it gets it, and locks afresh: kz_store_lock). */
+	if (enr_path(ctx, name, ".lock", path, sizeof(path), err, errlen) != 0)
+		return -1;
+	(void)unlink(path);
 	return 0;
 }
 

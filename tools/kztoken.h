@@ -10,6 +10,10 @@
 
 #include "kzauth.h"
 
+/* The package's version (tests/cli/test_setup.sh holds it to the first
+ * line of packaging/deb/debian/changelog). */
+#define KZTOKEN_VERSION "0.1.0"
+
 /* Exit codes (DESIGN.md section 8): the verdicts, and 4 for usage. */
 #define EXIT_USAGE 4
 
