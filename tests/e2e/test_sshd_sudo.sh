@@ -212,7 +212,7 @@ cat > "$W/askpass" <<'EOF'
 #!/bin/sh
 printf '%s\n--\n' "$1" >> "$KZ_ASK_LOG"
 tok=$(cat "$KZ_ASK_TOKEN")
-n=$(printf '%s\n' "$1" | sed -n 's/.*part \([0-9][0-9]*\) (empty line.*/\1/p' | tail -n 1)
+n=$(printf '%s\n' "$1" | sed -n 's/.*part \([0-9][0-9]*\) (.*empty line.*/\1/p' | tail -n 1)
 if [ -n "$n" ]; then
 	from=$(( (n - 1) * 1023 + 1 ))
 	printf '%s\n' "$(printf '%s' "$tok" | cut -c "$from-$((from + 1022))")"
@@ -282,11 +282,11 @@ ssh_login "$tok_long"
 t_check "ssh: a ${#tok_long}-character JWT logs in through the chunked prompt" \
     "0|kz-login-ok|$U" "$rc|$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
 hasre "ssh: the client cut the paste at 1023 and was told so" "$(cat "$W/ask.log")" \
-    "Token looks truncated \(1023 characters\): your client cuts long input; paste it in parts"
-t_check "ssh: asked for parts 2 and 3, the short part 3 was the last" "1|1|0" \
-    "$(grep -c 'part 2 (empty' "$W/ask.log")|$(grep -c 'part 3 (empty' "$W/ask.log")|$(grep -c 'part 4' "$W/ask.log")"
-hasre "ssh: audit: likely_truncated, then OK" "$(new_audit | tr '\n' '|')" \
-    "reason=likely_truncated .*\|.*service=sshd user=$U verdict=OK reason=none"
+    "Token looks truncated \(1023 characters\): your client cuts long input; paste it in parts of 1023 \(fold -w 1023 token.txt\)"
+t_check "ssh: asked for parts 2 and 3 (naming the part size), the short part 3 was the last" "1|1|0" \
+    "$(grep -c 'part 2 (parts of 1023: fold -w 1023; empty' "$W/ask.log")|$(grep -c 'part 3 (parts of 1023' "$W/ask.log")|$(grep -c 'part 4' "$W/ask.log")"
+hasre "ssh: audit: one line for the one attempt, OK" "$(new_audit | tr '\n' '|')" \
+    "^[^|]*service=sshd user=$U verdict=OK reason=none[^|]*\|$"
 
 # --- sudo -------------------------------------------------------------------------------
 # sudo_as INPUT: runs `sudo -S /usr/bin/id -u` as $U with INPUT on stdin
@@ -309,7 +309,8 @@ sudo_parts() { printf '%s' "$1" | fold -w "${2:-511}"; printf '\n'; [ $# -gt 2 ]
 mark
 sudo_as "$(sudo_parts "$tok_admin")"
 t_check "sudo -S: a token with the admin group runs the command as root" "0|0" "$rc|$out"
-hasre "sudo: the prompt is the module's" "$err" "Access token: "
+hasre "sudo: the prompt is the module's, and says sudo takes 511 characters per part" "$err" \
+    "Access token \(sudo takes 511 characters per part: fold -w 511\): "
 hasre "sudo: audit (syslog) service=sudo verdict=OK" "$(new_audit)" \
     "service=sudo user=$U verdict=OK reason=none "
 mark
@@ -325,14 +326,16 @@ hasre "sudo: audit verdict=FORBIDDEN reason=missing_group" "$(new_audit)" \
 mark
 sudo_as "$(sudo_parts "$tok_1500")"
 t_check "sudo -S: a ${#tok_1500}-character token in 511-character parts runs the command" "0|0" "$rc|$out"
-hasre "sudo: asked for part 3" "$err" "Token, part 3 \(empty line to finish\): "
-hasre "sudo: audit: likely_truncated (511), then OK" "$(new_audit | tr '\n' '|')" \
-    "reason=likely_truncated .*\|.*service=sudo user=$U verdict=OK reason=none"
+hasre "sudo: asked for part 3" "$err" "Token, part 3 \(parts of 511: fold -w 511; empty line to finish\): "
+hasre "sudo: audit: one line for the one attempt, OK" "$(new_audit | tr '\n' '|')" \
+    "^[^|]*service=sudo user=$U verdict=OK reason=none[^|]*\|$"
 mark
 sudo_as "$tok_1500"$'\n\n'
 t_check "sudo -S: the token as one line of ${#tok_1500} is refused by sudo itself" "1|" "$rc|$out"
 hasre "sudo: ... as a conversation error, before the module decides anything" \
     "$(tr '\n' ' ' <<<"$err")|$(new_audit | wc -l)" "Conversation error.*\|0$"
+hasre "sudo: ... and the module logs the cure (parts of 511)" \
+    "$(tail -n +$((audit_mark + 1)) "$SYSLOG")" "the conversation failed: sudo takes at most 511 characters per answer"
 mark
 sudo_as "$(sudo_parts "$tok_exp")"
 t_check "sudo -S: an expired token is refused" "1|" "$rc|$out"
