@@ -10,7 +10,7 @@
 
 #include "kzauth.h"
 
-/* The package's version (tests/cli/test_setup.sh holds it to the first
+/* The package's version (tests/cli/test_admin_small.sh holds it to the first
  * line of packaging/deb/debian/changelog). */
 #define KZTOKEN_VERSION "0.1.0"
 

@@ -41,16 +41,7 @@ if [ "${KZ_E2E_INNER:-}" != 1 ]; then
 	user=kzs-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 	KZ_E2E_INNER=1 KZ_E2E_DIR=$W KZ_E2E_USER=$user timeout 300 \
 	    unshare -m --propagation private bash "$0" > "$W/inner.out" 2>&1 </dev/null
-	rc=$?
-	grep -v '^# RESULT ' "$W/inner.out"
-	line=$(grep '^# RESULT ' "$W/inner.out" | tail -1)
-	if [ -n "$line" ]; then
-		_t_pass=$((_t_pass + $(sed 's/.*passed=\([0-9]*\).*/\1/' <<<"$line")))
-		_t_fail=$((_t_fail + $(sed 's/.*failed=\([0-9]*\).*/\1/' <<<"$line")))
-		_t_skip=$((_t_skip + $(sed 's/.*skipped=\([0-9]*\).*/\1/' <<<"$line")))
-	else
-		t_fail "inner run in the mount namespace" "exited $rc without a RESULT line"
-	fi
+	t_inner "$W/inner.out" $?
 	if [ -s "$W/sshd.pid" ] && kill -0 "$(cat "$W/sshd.pid")" 2>/dev/null; then
 		kill "$(cat "$W/sshd.pid")"; t_fail "sshd ended with the test"
 	fi
@@ -114,18 +105,7 @@ start_sshd() {
 }
 # The askpass pastes the whole answer at the first prompt (the client
 # keeps 1023 characters) and, asked for "part N", what follows.
-cat > "$W/askpass" <<'EOF'
-#!/bin/sh
-printf '%s\n--\n' "$1" >> "$KZ_ASK_LOG"
-tok=$(cat "$KZ_ASK_TOKEN")
-n=$(printf '%s\n' "$1" | sed -n 's/.*part \([0-9][0-9]*\) (.*empty line.*/\1/p' | tail -n 1)
-if [ -n "$n" ]; then
-	from=$(( (n - 1) * 1023 + 1 ))
-	printf '%s\n' "$(printf '%s' "$tok" | cut -c "$from-$((from + 1022))")"
-else
-	printf '%s\n' "$tok"
-fi
-EOF
+cp "$KZ_ROOT/tests/e2e/askpass" "$W/askpass"	# a copy: a checkout may lack its x bit
 chmod 755 "$W/askpass"
 ssh_login() {	# ANSWER: sets rc, out
 	printf '%s' "$1" > "$W/answer"; chmod 600 "$W/answer"; : > "$W/ask.log"

@@ -37,16 +37,7 @@ if [ "${KZ_E2E_INNER:-}" != 1 ]; then
 	user=kzt-$(od -An -N3 -tx1 /dev/urandom | tr -d ' \n')
 	KZ_E2E_INNER=1 KZ_E2E_DIR=$W KZ_E2E_USER=$user timeout 240 \
 	    unshare -m --propagation private bash "$0" > "$W/inner.out" 2>&1 </dev/null
-	rc=$?
-	grep -v '^# RESULT ' "$W/inner.out"
-	line=$(grep '^# RESULT ' "$W/inner.out" | tail -1)
-	if [ -n "$line" ]; then
-		_t_pass=$((_t_pass + $(sed 's/.*passed=\([0-9]*\).*/\1/' <<<"$line")))
-		_t_fail=$((_t_fail + $(sed 's/.*failed=\([0-9]*\).*/\1/' <<<"$line")))
-		_t_skip=$((_t_skip + $(sed 's/.*skipped=\([0-9]*\).*/\1/' <<<"$line")))
-	else
-		t_fail "inner run in the mount namespace" "exited $rc without a RESULT line"
-	fi
+	t_inner "$W/inner.out" $?
 	# an sshd or syslog listener we started that outlived the inner half
 	# (its timeout): end it, by its pid
 	left=""
@@ -208,18 +199,7 @@ t_pass "sshd listens on 127.0.0.1:$PORT"
 # The askpass answers like a user who pastes the whole token at the first
 # prompt (the OpenSSH client keeps 1023 characters of it) and, asked for
 # "part N", pastes what follows.  It logs the prompts, never the answers.
-cat > "$W/askpass" <<'EOF'
-#!/bin/sh
-printf '%s\n--\n' "$1" >> "$KZ_ASK_LOG"
-tok=$(cat "$KZ_ASK_TOKEN")
-n=$(printf '%s\n' "$1" | sed -n 's/.*part \([0-9][0-9]*\) (.*empty line.*/\1/p' | tail -n 1)
-if [ -n "$n" ]; then
-	from=$(( (n - 1) * 1023 + 1 ))
-	printf '%s\n' "$(printf '%s' "$tok" | cut -c "$from-$((from + 1022))")"
-else
-	printf '%s\n' "$tok"
-fi
-EOF
+cp "$KZ_ROOT/tests/e2e/askpass" "$W/askpass"	# a copy: a checkout may lack its x bit
 chmod 755 "$W/askpass"
 
 # ssh_login TOKEN: logs in as $U and runs a command; sets rc, out, err, ms.
