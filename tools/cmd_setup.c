@@ -583,6 +583,18 @@ out:
 
 /* Refuses (without --force) when any file differs from what setup wrote,
  * or a backup from what it saved: undo must not destroy an edit. */
+static bool
+is_setup_path(const char *path)
+{
+	static const char *const ours[] = { DROPIN, PAM_DIR "/sshd",
+		PAM_DIR "/sudo", PAM_DIR "/sudo-i" };
+
+	for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]); i++)
+		if (strcmp(path, ours[i]) == 0)
+			return true;
+	return false;
+}
+
 static int
 undo_check(struct manifest *m, bool force)
 {
@@ -596,6 +608,12 @@ undo_check(struct manifest *m, bool force)
 		size_t len;
 		int rc;
 
+		/* undo writes as root: only ever the files setup writes */
+		if (!is_setup_path(e->path)) {
+			fprintf(stderr, "kztoken: the manifest names %s, which "
+			    "setup never writes: nothing undone\n", e->path);
+			return -1;
+		}
 		if (setup_path(path, sizeof(path), e->path) != 0)
 			return -1;
 		rc = setup_read(path, &buf, &len, &st);

@@ -130,6 +130,16 @@ mid=$(snap)
 out=$("$KZ" setup --undo --force 2>&1); rc=$?
 t_check "a backup that does not match its sha256 is not restored (exit 4, nothing changed)" "4 $mid" "$rc $(snap)"
 
+# a manifest that names a file setup never writes: undo touches nothing
+mkroot
+"$KZ" setup sudo >/dev/null 2>&1
+echo keep > "$R/etc/pam.d/other"
+sed -i "s|^/etc/pam.d/sudo-i |/etc/pam.d/other |" "$R/var/lib/kztoken/setup/manifest"
+mid=$(snap)
+out=$("$KZ" setup --undo --force 2>&1); rc=$?
+t_check "a manifest naming another file: undo refuses (exit 4), nothing changed" "4 $mid" "$rc $(snap)"
+case $out in *"names /etc/pam.d/other, which setup never writes"*) t_pass "... and says why" ;; *) t_fail "foreign path message" "$out" ;; esac
+
 # never write a stack that names a module that is not installed
 mkroot
 rm "$R/lib/x86_64-linux-gnu/security/pam_kztoken.so"
