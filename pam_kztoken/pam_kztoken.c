@@ -194,12 +194,13 @@ read_parts(const struct txn *t, char *tok, size_t *len, size_t cap)
 		char prompt[128], *resp;
 		size_t n, got;
 
-		/* The size goes into the prompt itself: sudo shows prompts
-		 * but, under PAM_SILENT, no message. */
-		if (cap > 0)
-			snprintf(prompt, sizeof(prompt), "Token, part %d (parts "
-			    "of %zu: fold -w %zu; empty line to finish): ", part,
-			    cap, cap);
+		/* Under sudo (or at sudo's cap) the size goes into the prompt
+		 * itself: sudo shows prompts but, under PAM_SILENT, none of
+		 * the messages that say it elsewhere. */
+		if (is_sudo(t->service) || cap == 511)
+			snprintf(prompt, sizeof(prompt), "Token, part %d (sudo "
+			    "takes 511 characters per part: fold -w 511; empty "
+			    "line to finish): ", part);
 		else
 			snprintf(prompt, sizeof(prompt),
 			    "Token, part %d (empty line to finish): ", part);

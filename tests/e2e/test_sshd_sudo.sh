@@ -263,8 +263,8 @@ t_check "ssh: a ${#tok_long}-character JWT logs in through the chunked prompt" \
     "0|kz-login-ok|$U" "$rc|$(tr '\n' '|' <<<"$out" | sed 's/|$//')"
 hasre "ssh: the client cut the paste at 1023 and was told so" "$(cat "$W/ask.log")" \
     "Token looks truncated \(1023 characters\): your client cuts long input; paste it in parts of 1023 \(fold -w 1023 token.txt\)"
-t_check "ssh: asked for parts 2 and 3 (naming the part size), the short part 3 was the last" "1|1|0" \
-    "$(grep -c 'part 2 (parts of 1023: fold -w 1023; empty' "$W/ask.log")|$(grep -c 'part 3 (parts of 1023' "$W/ask.log")|$(grep -c 'part 4' "$W/ask.log")"
+t_check "ssh: asked for parts 2 and 3, the short part 3 was the last" "1|1|0" \
+    "$(grep -c 'part 2 (empty' "$W/ask.log")|$(grep -c 'part 3 (empty' "$W/ask.log")|$(grep -c 'part 4' "$W/ask.log")"
 hasre "ssh: audit: one line for the one attempt, OK" "$(new_audit | tr '\n' '|')" \
     "^[^|]*service=sshd user=$U verdict=OK reason=none[^|]*\|$"
 
@@ -306,7 +306,7 @@ hasre "sudo: audit verdict=FORBIDDEN reason=missing_group" "$(new_audit)" \
 mark
 sudo_as "$(sudo_parts "$tok_1500")"
 t_check "sudo -S: a ${#tok_1500}-character token in 511-character parts runs the command" "0|0" "$rc|$out"
-hasre "sudo: asked for part 3" "$err" "Token, part 3 \(parts of 511: fold -w 511; empty line to finish\): "
+hasre "sudo: asked for part 3" "$err" "Token, part 3 \(sudo takes 511 characters per part: fold -w 511; empty line to finish\): "
 hasre "sudo: audit: one line for the one attempt, OK" "$(new_audit | tr '\n' '|')" \
     "^[^|]*service=sudo user=$U verdict=OK reason=none[^|]*\|$"
 mark

@@ -295,8 +295,8 @@ t_check "${#tok_1500}-character token in 511-character parts: SUCCESS" \
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
 has "chunked: says the token looks truncated, with the part size and the fold line" "$out" \
     "conv: TEXT_INFO: Token looks truncated (511 characters): your client cuts long input; paste it in parts of 511 (fold -w 511 token.txt)"
-has "chunked: asks for part 2, naming the part size (sudo shows prompts, not messages)" "$out" "conv: PROMPT_ECHO_OFF: Token, part 2 (parts of 511: fold -w 511; empty line to finish): "
-has "chunked: asks for part 3" "$out" "conv: PROMPT_ECHO_OFF: Token, part 3 (parts of 511: fold -w 511; empty line to finish): "
+has "chunked: at sudo's cap, part 2's prompt says sudo takes 511 (sudo shows prompts, not messages)" "$out" "conv: PROMPT_ECHO_OFF: Token, part 2 (sudo takes 511 characters per part: fold -w 511; empty line to finish): "
+has "chunked: asks for part 3" "$out" "conv: PROMPT_ECHO_OFF: Token, part 3 (sudo takes 511 characters per part: fold -w 511; empty line to finish): "
 t_check "chunked: a part shorter than 511 is the last (no part 4, no empty line needed)" "0" \
     "$(grep -c 'part 4' <<<"$out")"
 hasre "chunked: one audit line, OK with the whole token's fp (no likely_truncated failure first)" "$(tr '\n' '|' <<<"$new")" \
@@ -304,7 +304,7 @@ hasre "chunked: one audit line, OK with the whole token's fp (no likely_truncate
 pam sshd alice auth=PAM_SUCCESS acct=PAM_SUCCESS < <(parts "$tok_1022" 511 " ")
 t_check "${#tok_1022}-character token (2 x 511): part 3 answered by a blank line: SUCCESS" \
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
-has "2 x 511: asks for part 3" "$out" "conv: PROMPT_ECHO_OFF: Token, part 3 (parts of 511: fold -w 511; empty line to finish): "
+has "2 x 511: asks for part 3" "$out" "conv: PROMPT_ECHO_OFF: Token, part 3 (sudo takes 511 characters per part: fold -w 511; empty line to finish): "
 pam sudo alice auth=PAM_SUCCESS acct=PAM_SUCCESS < <(parts "$tok_3000" 1023)
 t_check "${#tok_3000}-character token in 1023-character parts (sudo, admin): SUCCESS" \
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
