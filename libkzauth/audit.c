@@ -190,9 +190,10 @@ kz_audit(kz_ctx *ctx, const kz_request *req, const kz_result *res)
 	kz_sanitize(kid, sizeof(kid), res->id.kid, 1);
 	kz_log(ctx, res->verdict == KZ_OK ? LOG_INFO : LOG_NOTICE,
 	    "service=%s user=%s verdict=%s reason=%s iss=%s sub=%s kid=%s "
-	    "method=%s fp=%s%s%s", svc, user, kz_verdict_name(res->verdict),
+	    "method=%s fp=%s%s%s%s", svc, user, kz_verdict_name(res->verdict),
 	    kz_reason_name(res->reason), iss, sub, kid,
 	    req->device ? "device" : "token", res->fp[0] ? res->fp : "-",
 	    res->enrollment ? " enrollment=" : "",
-	    res->enrollment ? res->enrollment : "");
+	    res->enrollment ? res->enrollment : "",
+	    req->flags & KZ_REQ_VIA_CHECK ? " via=check" : "");
 }

@@ -114,6 +114,19 @@ struct parse {
 	enum sect cur_kind;
 };
 
+/* Names a discovery document or a provider's console uses, and the key
+ * that holds the same thing here. */
+static const char *const discovery_names[][2] = {
+	{ "jwks_uri", "jwks_url" },
+	{ "token_endpoint", "token_url" },
+	{ "introspection_endpoint", "introspection_url" },
+	{ "revocation_endpoint", "revocation_url" },
+	{ "client_secret", "client_secret_file" },
+	{ "audiences", "audience" },
+	{ "aud", "audience" },
+	{ "iss", "issuer" },
+};
+
 static int
 fail(struct parse *ps, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -353,6 +366,10 @@ handler(void *user, const char *section, const char *name, const char *value)
 	for (size_t i = 0; i < KZ_NELEM(keys); i++)
 		if (keys[i].sect == ps->cur_kind && strcmp(keys[i].name, name) == 0)
 			return set_value(ps, &keys[i], value);
+	for (size_t i = 0; i < KZ_NELEM(discovery_names); i++)
+		if (strcmp(name, discovery_names[i][0]) == 0)
+			return fail(ps, "[%s] %s: unknown key (did you mean %s?)",
+			    section, name, discovery_names[i][1]);
 	return fail(ps, "[%s] %s: unknown key", section, name);
 }
 

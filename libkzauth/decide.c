@@ -133,8 +133,11 @@ user_message(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
 		    svc && svc->require_group.n ? svc->require_group.v[0] : "?");
 		return;
 	case KZ_R_LIKELY_TRUNCATED:
+		/* the length is the client's cap: the size of every part */
 		snprintf(m, n, "Token looks truncated (%zu characters): your "
-		    "client cuts long input; paste it in parts", req->token_len);
+		    "client cuts long input; paste it in parts of %zu "
+		    "(fold -w %zu token.txt)", req->token_len, req->token_len,
+		    req->token_len);
 		return;
 	case KZ_R_TOO_LONG:
 		snprintf(m, n, "Token too long");
@@ -200,8 +203,14 @@ decide(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
 	if (p == NULL)
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "no provider %s", pname);
 	res->id.provider = kz_strdup(p->name);
-	kz_trace(ctx, "config", 1, "%s: provider %s, policy [service %s]",
-	    cfg->path, p->name, svc ? svc->name : "(none)");
+	if (svc != NULL)
+		kz_trace(ctx, "config", 1, "%s: provider %s, policy [service "
+		    "%s]", cfg->path, p->name, svc->name);
+	else
+		kz_trace(ctx, "config", 1, "%s: provider %s, no policy for "
+		    "service %s (no section for it, its base service nor "
+		    "[service default]): any valid token of the user", cfg->path,
+		    p->name, req->service ? req->service : "default");
 	if ((v = check_shape(ctx, req, &shape, res)) != KZ_OK)
 		return v;
 	if (kz_denylisted(ctx, sha, NULL))
@@ -266,7 +275,9 @@ kz_decide(kz_ctx *ctx, const kz_request *req, kz_result *res)
 		kz_trace(ctx, "verdict", 1, "OK for %s", res->id.user ?
 		    res->id.user : "?");
 	user_message(ctx, req, svc, res);
-	kz_audit(ctx, req, res);
+	if (!((req->flags & KZ_REQ_FIRST_PART) &&
+	    res->reason == KZ_R_LIKELY_TRUNCATED))
+		kz_audit(ctx, req, res);
 	ctx->deadline_ms = 0;
 	kz_unbind(ctx);
 	return res->verdict;

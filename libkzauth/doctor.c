@@ -261,5 +261,6 @@ kz_doctor(kz_ctx *ctx, kz_doctor_fn fn, void *arg)
 		check_provider(&d, &ctx->cfg->providers[i]);
 	check_enrollments(&d);
 	check_pam(&d);
+	kz_doctor_host(ctx, fn, arg, &d.worst);
 	return d.worst;
 }

@@ -36,8 +36,8 @@ kz_verdict
 kz_aud_check(const struct kz_provider *p, json_t *aud, const char *what,
     kz_result *res)
 {
-	const char *first = NULL;
-	size_t i;
+	char have[96] = "", want[96] = "";
+	size_t i, hl = 0, wl = 0;
 	json_t *a;
 
 	if (aud != NULL && !json_is_string(aud) && !json_is_array(aud))
@@ -45,24 +45,26 @@ kz_aud_check(const struct kz_provider *p, json_t *aud, const char *what,
 		    "%s: aud is neither a string nor an array", what);
 	if (p->audience.n == 0)
 		return KZ_OK;
-	if (json_is_string(aud)) {
-		first = json_string_value(aud);
-		if (kz_strv_has(&p->audience, first))
+	if (json_is_string(aud) && kz_strv_has(&p->audience,
+	    json_string_value(aud)))
+		return KZ_OK;
+	json_array_foreach(aud, i, a)
+		if (json_is_string(a) && kz_strv_has(&p->audience,
+		    json_string_value(a)))
 			return KZ_OK;
-	}
-	json_array_foreach(aud, i, a) {
-		if (!json_is_string(a))
-			continue;
-		if (first == NULL)
-			first = json_string_value(a);
-		if (kz_strv_has(&p->audience, json_string_value(a)))
-			return KZ_OK;
-	}
+	/* Neither list is secret, and both say what to fix. */
+	if (json_is_string(aud))
+		snprintf(have, sizeof(have), "%s", json_string_value(aud));
+	json_array_foreach(aud, i, a)
+		if (json_is_string(a) && hl < sizeof(have))
+			hl += (size_t)snprintf(have + hl, sizeof(have) - hl,
+			    "%s%s", hl ? ", " : "", json_string_value(a));
+	for (i = 0; i < p->audience.n && wl < sizeof(want); i++)
+		wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "%s%s",
+		    i ? ", " : "", p->audience.v[i]);
 	return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_AUDIENCE, "%s: aud "
-	    "%.60s%s does not name this host's audience (%.60s%s)", what,
-	    first ? first : "(none)", json_is_array(aud) &&
-	    json_array_size(aud) > 1 ? ", ..." : "", p->audience.v[0],
-	    p->audience.n > 1 ? ", ..." : "");
+	    "(%s) names none of this host's audience (%s)", what,
+	    have[0] ? have : "none", want);
 }
 
 /* How the user logged in (OpenID Connect Core 2: acr a string, amr an

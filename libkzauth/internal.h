@@ -408,6 +408,16 @@ typedef void (*kz_pam_warn_fn)(void *arg, enum kz_pam_finding what,
 /* Returns how many services reach the module, or -1 (no such dir). */
 KZ_HIDDEN int kz_pam_services_check(kz_ctx *ctx, const char *dir,
     kz_pam_warn_fn warn, void *arg);
+/* Whether one service's stack reaches the module (1) or not (0), with
+ * the names whose policy it gets (the service, or service= arguments). */
+KZ_HIDDEN int kz_pam_service_policies(const char *dir, const char *service,
+    struct kz_strv *policies);
+
+/* ---- the host around the module (doctor_host.c), for the doctor:
+ * the pam-auth-update profile, the policy of every service, sshd, group
+ * enrollments.  Reports through fn; *worst takes a failure's verdict. */
+KZ_HIDDEN void kz_doctor_host(kz_ctx *ctx, kz_doctor_fn fn, void *arg,
+    kz_verdict *worst);
 
 /* ---- audit (audit.c) ---- */
 

@@ -149,7 +149,17 @@ typedef struct kz_request {
 				 * of unknown tokens; NULL: local, not limited */
 	int device;		/* the token came from the device flow: the
 				 * audit line says method=device */
+	unsigned flags;		/* KZ_REQ_* */
 } kz_request;
+
+/* The first answer of a login that may come in parts: a likely_truncated
+ * result writes no audit line, since the caller asks for the rest and
+ * decides on the whole token, and that one attempt gets one line (a
+ * failure line first would count twice in fail2ban). */
+#define KZ_REQ_FIRST_PART 1u
+/* `kztoken check`: the audit line says via=check, so that it is never
+ * taken for a login. */
+#define KZ_REQ_VIA_CHECK 2u
 
 /*
  * The whole pipeline: shape, route, validate, revocation, identity,

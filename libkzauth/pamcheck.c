@@ -213,3 +213,23 @@ kz_pam_services_check(kz_ctx *ctx, const char *dir, kz_pam_warn_fn warn,
 	closedir(d);
 	return reached;
 }
+
+int
+kz_pam_service_policies(const char *dir, const char *service,
+    struct kz_strv *policies)
+{
+	struct reach r = { 0 };
+
+	memset(policies, 0, sizeof(*policies));
+	if (!is_service_name(service))
+		return 0;
+	scan_file(dir, service, 0, &r);
+	if (r.plain)
+		kz_strv_push(policies, service, strlen(service));
+	for (size_t i = 0; i < r.forced.n; i++)
+		if (!kz_strv_has(policies, r.forced.v[i]))
+			kz_strv_push(policies, r.forced.v[i],
+			    strlen(r.forced.v[i]));
+	kz_strv_free(&r.forced);
+	return policies->n > 0;
+}

@@ -164,7 +164,7 @@ kz_store_lock_wait(kz_ctx *ctx, const char *name, long wait_ms, char *err,
     size_t errlen)
 {
 	char path[PATH_MAX];
-	struct stat st;
+	struct stat st, cur;
 	int64_t until;
 	long nap = 2, left;
 	int fd;
@@ -172,6 +172,7 @@ kz_store_lock_wait(kz_ctx *ctx, const char *name, long wait_ms, char *err,
 	if (kz_store_dir_ok(ctx, true, err, errlen) != 0 ||
 	    enr_path(ctx, name, ".lock", path, sizeof(path), err, errlen) != 0)
 		return -1;
+again:
 	if ((fd = open_lock(path)) < 0) {
 		snprintf(err, errlen, "%s: %s", path, errno == ELOOP ?
 		    "is a symbolic link (refused)" : strerror(errno));
@@ -213,6 +214,13 @@ kz_store_lock_wait(kz_ctx *ctx, const char *name, long wait_ms, char *err,
 		nanosleep(&ts, NULL);
 		if (nap < 50)
 			nap *= 2;
+	}
+	/* kz_store_remove unlinks the lock file under the lock: a waiter
+	 * that got the lock of that unlinked inode locks the new file. */
+	if (stat(path, &cur) != 0 || cur.st_ino != st.st_ino ||
+	    cur.st_dev != st.st_dev) {
+		close(fd);
+		goto again;
 	}
 	return fd;
 }
@@ -618,8 +626,11 @@ kz_store_remove(kz_ctx *ctx, const char *name, char *err, size_t errlen)
 		(void)fsync(dfd);
 		close(dfd);
 	}
-	/* The lock file stays: removing it under a waiter would let two
-	 * processes hold "the" lock on two different inodes. */
+	/* The caller holds the lock: its file goes too (a waiter sees it
+	 * unlinked once it gets it, and locks afresh: kz_store_lock). */
+	if (enr_path(ctx, name, ".lock", path, sizeof(path), err, errlen) != 0)
+		return -1;
+	(void)unlink(path);
 	return 0;
 }
 

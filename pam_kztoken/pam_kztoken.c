@@ -27,6 +27,11 @@
 #define DATA_NAME "pam_kztoken.decision"
 #define MAX_PARTS 16
 #define DEFAULT_PROMPT "Access token: "
+/* sudo 1.9 takes at most 511 characters per answer and fails a longer
+ * one with "Conversation error"; it shows prompts but, under PAM_SILENT,
+ * no message: so the prompt itself says it. */
+#define SUDO_PROMPT "Access token (sudo takes 511 characters per part: " \
+	"fold -w 511): "
 
 struct args {
 	const char *config;
@@ -54,7 +59,6 @@ static int
 parse_args(pam_handle_t *pamh, int argc, const char **argv, struct args *a)
 {
 	memset(a, 0, sizeof(*a));
-	a->prompt = DEFAULT_PROMPT;
 	for (int i = 0; i < argc; i++) {
 		const char *s = argv[i];
 
@@ -142,6 +146,13 @@ tell(pam_handle_t *pamh, int flags, int style, const char *msg)
 		(void)pam_prompt(pamh, style, NULL, "%s", msg);
 }
 
+static int
+is_sudo(const char *service)
+{
+	return service != NULL && (strcmp(service, "sudo") == 0 ||
+	    strcmp(service, "sudo-i") == 0);
+}
+
 /* What one authentication attempt works with. */
 struct txn {
 	pam_handle_t *pamh;
@@ -154,10 +165,11 @@ struct txn {
 };
 
 static kz_request
-request_for(const struct txn *t, const char *tok, size_t len)
+request_for(const struct txn *t, const char *tok, size_t len,
+    unsigned flags)
 {
 	kz_request req = { .token = tok, .token_len = len, .user = t->user,
-		.log_service = t->service,
+		.log_service = t->service, .flags = flags,
 		.service = t->a->service ? t->a->service : t->service };
 	const void *rhost = NULL;
 
@@ -168,9 +180,10 @@ request_for(const struct txn *t, const char *tok, size_t len)
 }
 
 static void
-decide(const struct txn *t, const char *tok, size_t len, kz_result *res)
+decide(const struct txn *t, const char *tok, size_t len, unsigned flags,
+    kz_result *res)
 {
-	kz_request req = request_for(t, tok, len);
+	kz_request req = request_for(t, tok, len, flags);
 
 	kz_decide(t->ctx, &req, res);
 }
@@ -187,7 +200,7 @@ decide(const struct txn *t, const char *tok, size_t len, kz_result *res)
 static int
 device_login(const struct txn *t, kz_result *res)
 {
-	kz_request req = request_for(t, NULL, 0);
+	kz_request req = request_for(t, NULL, 0, 0);
 	kz_device *dev = NULL;
 	char *enter;
 
@@ -220,11 +233,19 @@ static int
 read_parts(const struct txn *t, char *tok, size_t *len, size_t cap)
 {
 	for (int part = 2; part <= MAX_PARTS; part++) {
-		char prompt[64], *resp;
+		char prompt[128], *resp;
 		size_t n, got;
 
-		snprintf(prompt, sizeof(prompt),
-		    "Token, part %d (empty line to finish): ", part);
+		/* Under sudo (or at sudo's cap) the size goes into the prompt
+		 * itself: sudo shows prompts but, under PAM_SILENT, none of
+		 * the messages that say it elsewhere. */
+		if (is_sudo(t->service) || cap == 511)
+			snprintf(prompt, sizeof(prompt), "Token, part %d (sudo "
+			    "takes 511 characters per part: fold -w 511; empty "
+			    "line to finish): ", part);
+		else
+			snprintf(prompt, sizeof(prompt),
+			    "Token, part %d (empty line to finish): ", part);
 		if ((resp = ask(t->pamh, prompt)) == NULL)
 			return -1;
 		got = n = trim(resp);
@@ -260,7 +281,7 @@ decide_answer(const struct txn *t, const char *answer, size_t len,
 	int rc = PAM_SUCCESS;
 
 	if (!may_prompt || len == 0 || len > t->max) {
-		decide(t, answer, len, res);
+		decide(t, answer, len, 0, res);
 		return PAM_SUCCESS;
 	}
 	if ((tok = calloc(1, t->max + 2)) == NULL)
@@ -271,16 +292,22 @@ decide_answer(const struct txn *t, const char *answer, size_t len,
 		rc = PAM_CONV_ERR;
 		goto out;
 	}
-	decide(t, tok, n, res);
+	/* A first answer cut at a client's cap is only the first part of
+	 * one attempt: no audit line for it, unless the parts never come
+	 * (then it is the attempt: decided again, and logged). */
+	decide(t, tok, n, t->a->chunked ? 0 : KZ_REQ_FIRST_PART, res);
 	if (!t->a->chunked && res->verdict == KZ_UNAUTHENTICATED &&
 	    res->reason == KZ_R_LIKELY_TRUNCATED) {
 		tell(t->pamh, t->flags, PAM_TEXT_INFO, res->user_msg);
 		kz_result_clear(res);
 		if (read_parts(t, tok, &n, len) != 0) {
+			tok[len] = '\0';
+			decide(t, tok, len, 0, res);
+			kz_result_clear(res);
 			rc = PAM_CONV_ERR;
 			goto out;
 		}
-		decide(t, tok, n, res);
+		decide(t, tok, n, 0, res);
 	}
 out:
 	explicit_bzero(tok, t->max + 2);
@@ -377,6 +404,8 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	if (a.debug)
 		kz_ctx_set_debug(t.ctx, 1);
 	t.max = kz_ctx_max_token_length(t.ctx);
+	if (a.prompt == NULL)	/* no prompt= */
+		a.prompt = is_sudo(t.service) ? SUDO_PROMPT : DEFAULT_PROMPT;
 
 	if ((a.use_first_pass || a.try_first_pass) &&
 	    (answer = stacked_answer(pamh)) != NULL)
@@ -387,6 +416,12 @@ pam_sm_authenticate(pam_handle_t *pamh, int flags, int argc, const char **argv)
 	}
 	for (;;) {
 		if (answer == NULL && (answer = ask(pamh, a.prompt)) == NULL) {
+			if (is_sudo(t.service))
+				pam_syslog(pamh, LOG_NOTICE, "service=%s user=%s: "
+				    "the conversation failed: sudo takes at most "
+				    "511 characters per answer, so paste the token "
+				    "in parts of 511 (fold -w 511)", t.service,
+				    t.user);
 			rc = PAM_CONV_ERR;
 			goto out;
 		}

@@ -22,6 +22,21 @@ t_done() {
 	[ "$_t_fail" -eq 0 ]
 }
 
+# t_inner OUTFILE RC: prints what an inner half of a suite (run in a mount
+# namespace) said and adds the counts of its RESULT line to ours.
+t_inner() {
+	local line
+	grep -v '^# RESULT ' "$1"
+	line=$(grep '^# RESULT ' "$1" | tail -1)
+	if [ -n "$line" ]; then
+		_t_pass=$((_t_pass + $(sed 's/.*passed=\([0-9]*\).*/\1/' <<<"$line")))
+		_t_fail=$((_t_fail + $(sed 's/.*failed=\([0-9]*\).*/\1/' <<<"$line")))
+		_t_skip=$((_t_skip + $(sed 's/.*skipped=\([0-9]*\).*/\1/' <<<"$line")))
+	else
+		t_fail "inner run in the mount namespace" "exited $2 without a RESULT line"
+	fi
+}
+
 # idp METHOD PATH [JSON]: talks to the running test IdP.
 idp() { "$KZ_ROOT/tests/idp/idpctl" "$KZ_IDP_DIR" "$@"; }
 

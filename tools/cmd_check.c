@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <jansson.h>
 
@@ -159,10 +160,21 @@ cmd_check(int argc, char **argv, const char *config)
 		    kz_sanitize(s1, sizeof(s1), service, 1),
 		    kz_sanitize(s2, sizeof(s2), user ? user : "(any)", 1));
 	}
+	/* What a paste from an HTTP header or an empty pipe looks like:
+	 * say so rather than let it be one more "malformed". */
+	if (len == 0)
+		fprintf(stderr, "kztoken check: no token on stdin\n");
+	if (len > 7 && strncasecmp(tok, "Bearer ", 7) == 0) {
+		fprintf(stderr, "kztoken check: ignoring the \"Bearer \" in "
+		    "front of the token (an Authorization header's prefix)\n");
+		memmove(tok, tok + 7, len - 7 + 1);
+		len -= 7;
+	}
 	req.token = tok;
 	req.token_len = len;
 	req.user = user;
 	req.service = service;
+	req.flags = KZ_REQ_VIA_CHECK;	/* never taken for a login */
 	if (device)
 		device_check(ctx, &req, &res);
 	else

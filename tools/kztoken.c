@@ -18,13 +18,16 @@ static const struct cmd cmds[] = {
 	  "< token",
 	  cmd_check },
 	{ "deny", "deny FINGERPRINT | --jti JTI", cmd_deny },
-	{ "enroll", "enroll NAME --provider P (--group G | --user U) "
+	{ "enroll", "enroll NAME [--provider P] (--group G | --user U) "
 	  "[--refresh-token-file F] [--force]", cmd_enroll },
 	{ "list", "list [--json]", cmd_list },
 	{ "refresh", "refresh [NAME | --all] [--if-due]", cmd_refresh },
 	{ "token", "token NAME", cmd_token },
 	{ "revoke", "revoke NAME [--local-only]", cmd_revoke },
-	{ "doctor", "doctor", cmd_doctor },
+	{ "doctor", "doctor [--json]", cmd_doctor },
+	{ "setup", "setup sshd|sudo [--token-only|--token-or-password] "
+	  "[--dry-run] [--force] | setup --undo [--dry-run] [--force]",
+	  cmd_setup },
 };
 
 const char *
@@ -173,7 +176,8 @@ tool_read_secret(const char *file, size_t max, size_t *lenp)
 static void
 usage_all(FILE *f)
 {
-	fprintf(f, "usage: kztoken COMMAND [--config PATH] [options]\n\n");
+	fprintf(f, "usage: kztoken COMMAND [--config PATH] [options]\n"
+	    "       kztoken --version\n\n");
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		fprintf(f, "  kztoken %s\n", cmds[i].synopsis);
 	fprintf(f, "\nExit codes: 0 OK, 1 unauthenticated, 2 forbidden, "
@@ -187,6 +191,10 @@ main(int argc, char **argv)
 	const char *config = NULL;
 	int i;
 
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		printf("kztoken %s\n", KZTOKEN_VERSION);
+		return 0;
+	}
 	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
 	    !strcmp(argv[1], "help")) {
 		usage_all(argc < 2 ? stderr : stdout);

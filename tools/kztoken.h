@@ -10,6 +10,10 @@
 
 #include "kzauth.h"
 
+/* The package's version (tests/cli/test_admin_small.sh holds it to the first
+ * line of packaging/deb/debian/changelog). */
+#define KZTOKEN_VERSION "0.1.0"
+
 /* Exit codes (DESIGN.md section 8): the verdicts, and 4 for usage. */
 #define EXIT_USAGE 4
 
@@ -56,6 +60,7 @@ int cmd_list(int argc, char **argv, const char *config);
 int cmd_refresh(int argc, char **argv, const char *config);
 int cmd_token(int argc, char **argv, const char *config);
 int cmd_doctor(int argc, char **argv, const char *config);
+int cmd_setup(int argc, char **argv, const char *config);
 /* A time as 2026-01-31T12:00:00Z, or "-" for 0. */
 const char *tool_when(int64_t t, char *buf, size_t n);
 

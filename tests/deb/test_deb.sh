@@ -49,6 +49,10 @@ inside() {
 	out=$(timeout 120 dpkg -i "$deb" </dev/null 2>&1); rc=$?
 	t_check "dpkg -i exits 0" 0 "$rc"
 	[ "$rc" = 0 ] || { printf '%s\n' "$out"; return; }
+	t_check "a first install prints the next steps" yes \
+	    "$(grep -q 'kztoken setup sshd' <<<"$out" && grep -q 'README.Debian' <<<"$out" && echo yes)"
+	t_check "README.Debian is shipped" yes \
+	    "$(zgrep -qs 'kztoken setup sudo' /usr/share/doc/kztoken/README.Debian* && echo yes)"
 	t_check "package state after install" "ii" \
 	    "$(dpkg-query -W -f='${db:Status-Abbrev}' kztoken | tr -d ' ')"
 	t_check "installed module is a shared object in $PAMMOD" yes \
@@ -135,6 +139,36 @@ inside() {
 	    "$(sha256sum < /etc/pam.d/common-auth)"
 	# enabled again, so that remove must take it out by itself (prerm)
 	timeout 60 pam-auth-update --enable kztoken >/dev/null 2>&1
+
+	# kztoken setup sudo --token-only on the installed package: the group
+	# is the gate; removal undoes it, and refuses while a hand-written
+	# stack still names the module (finding 5 of issue 13)
+	local pre_sudo
+	rm -f /etc/pam.d/kztoken-deb-direct	# logins' own stack, by path
+	pre_sudo=$(sha256sum /etc/pam.d/sudo /etc/pam.d/sudo-i 2>&1; stat -c '%n %a %U' /etc/pam.d/sudo /etc/pam.d/sudo-i 2>&1)
+	printf '\n[service sudo]\nrequire_group = ops-admins\n' >> "$conf"
+	out=$(/usr/sbin/kztoken setup sudo --token-only 2>&1); rc=$?
+	t_check "kztoken setup sudo --token-only exits 0" 0 "$rc"
+	[ "$rc" = 0 ] || printf '%s\n' "$out"
+	t_check "setup: sudo and sudo-i reach the module, common-auth no longer" "1 1 0 0" \
+	    "$(grep -c '^auth.*pam_kztoken\.so$' /etc/pam.d/sudo) $(grep -c '^auth.*pam_kztoken\.so$' /etc/pam.d/sudo-i) $(grep -c '^@include common-auth' /etc/pam.d/sudo) $(grep -c '^@include common-auth' /etc/pam.d/sudo-i)"
+	if command -v pamtester >/dev/null; then
+		local tok_grp
+		tok_grp=$(idp mint '{"claims":{"groups":["ops-admins"]}}')
+		for s in sudo sudo-i; do
+			out=$(printf '%s\n' "$tok" | timeout 30 pamtester "$s" alice authenticate 2>&1)
+			t_check "$s, token-only: a valid token without the group is refused" "pamtester: Authentication failure" "$(pam_rc "$out")"
+			out=$(printf '%s\n' "$tok_grp" | timeout 30 pamtester "$s" alice authenticate 2>&1)
+			t_check "$s, token-only: a token with the group authenticates" "pamtester: successfully authenticated" "$(pam_rc "$out")"
+		done
+	fi
+	printf 'auth required pam_kztoken.so\n' > /etc/pam.d/kz-hand
+	out=$(timeout 120 dpkg -r kztoken </dev/null 2>&1); rc=$?
+	t_check "dpkg -r refuses while a hand-written stack names the module" refused "$([ "$rc" != 0 ] && echo refused)"
+	t_check "... naming the file and the lockout" yes \
+	    "$(grep -q '/etc/pam.d/kz-hand' <<<"$out" && grep -q 'Module is unknown' <<<"$out" && echo yes)"
+	t_check "... and the module is still there" yes "$([ -e "$PAMMOD" ] && echo yes)"
+	rm -f /etc/pam.d/kz-hand
 	local files other=/var/lib/kz-deb-other-store
 	files=$(dpkg -L kztoken)
 	# a store_dir that is not the default: purge must find it too
@@ -145,8 +179,12 @@ inside() {
 	sed -i "/^\[kztoken\]/a store_dir = $other" "$conf"
 	out=$(timeout 120 dpkg -r kztoken </dev/null 2>&1); rc=$?
 	t_check "dpkg -r exits 0" 0 "$rc"
+	[ "$rc" = 0 ] || printf '%s\n' "$out"
 	t_check "remove takes the module out of every PAM stack" "$pre_common" \
 	    "$(cat /etc/pam.d/common-* | sha256sum)"
+	t_check "remove undid kztoken setup: sudo and sudo-i byte for byte, modes too" "$pre_sudo" \
+	    "$(sha256sum /etc/pam.d/sudo /etc/pam.d/sudo-i 2>&1; stat -c '%n %a %U' /etc/pam.d/sudo /etc/pam.d/sudo-i 2>&1)"
+	t_check "... and left no setup state" "" "$(ls -A /var/lib/kztoken/setup 2>/dev/null)"
 	t_check "after remove: config files stay (rc)" "rc yes" \
 	    "$(dpkg-query -W -f='${db:Status-Abbrev}' kztoken | tr -d ' ') $([ -f "$conf" ] && [ -f "$enr" ] && echo yes)"
 	t_check "after remove: module gone" no "$([ -e "$PAMMOD" ] && echo yes || echo no)"

@@ -250,30 +250,36 @@ t_check "no answer at all (conversation fails): CONV_ERR" "result: auth=PAM_CONV
 pam sshd alice auth=PAM_SUCCESS acct=PAM_SUCCESS < <(parts "$tok_1500" 511)
 t_check "${#tok_1500}-character token in 511-character parts: SUCCESS" \
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
-has "chunked: says the token looks truncated" "$out" \
-    "conv: TEXT_INFO: Token looks truncated (511 characters): your client cuts long input; paste it in parts"
-has "chunked: asks for part 2" "$out" "conv: PROMPT_ECHO_OFF: Token, part 2 (empty line to finish): "
-has "chunked: asks for part 3" "$out" "conv: PROMPT_ECHO_OFF: Token, part 3 (empty line to finish): "
+has "chunked: says the token looks truncated, with the part size and the fold line" "$out" \
+    "conv: TEXT_INFO: Token looks truncated (511 characters): your client cuts long input; paste it in parts of 511 (fold -w 511 token.txt)"
+has "chunked: at sudo's cap, part 2's prompt says sudo takes 511 (sudo shows prompts, not messages)" "$out" "conv: PROMPT_ECHO_OFF: Token, part 2 (sudo takes 511 characters per part: fold -w 511; empty line to finish): "
+has "chunked: asks for part 3" "$out" "conv: PROMPT_ECHO_OFF: Token, part 3 (sudo takes 511 characters per part: fold -w 511; empty line to finish): "
 t_check "chunked: a part shorter than 511 is the last (no part 4, no empty line needed)" "0" \
     "$(grep -c 'part 4' <<<"$out")"
-hasre "chunked: audit says likely_truncated, then OK with the whole token's fp" "$(tr '\n' '|' <<<"$new")" \
-    "reason=likely_truncated .*\|.*verdict=OK reason=none .* fp=$(fp "$tok_1500")\|$"
+hasre "chunked: one audit line, OK with the whole token's fp (no likely_truncated failure first)" "$(tr '\n' '|' <<<"$new")" \
+    "^[^|]*verdict=OK reason=none .* fp=$(fp "$tok_1500")\|$"
 pam sshd alice auth=PAM_SUCCESS acct=PAM_SUCCESS < <(parts "$tok_1022" 511 " ")
 t_check "${#tok_1022}-character token (2 x 511): part 3 answered by a blank line: SUCCESS" \
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
-has "2 x 511: asks for part 3" "$out" "conv: PROMPT_ECHO_OFF: Token, part 3 (empty line to finish): "
+has "2 x 511: asks for part 3" "$out" "conv: PROMPT_ECHO_OFF: Token, part 3 (sudo takes 511 characters per part: fold -w 511; empty line to finish): "
 pam sudo alice auth=PAM_SUCCESS acct=PAM_SUCCESS < <(parts "$tok_3000" 1023)
 t_check "${#tok_3000}-character token in 1023-character parts (sudo, admin): SUCCESS" \
     "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
 has "chunked: 1023 says truncated" "$out" \
-    "conv: TEXT_INFO: Token looks truncated (1023 characters): your client cuts long input; paste it in parts"
+    "conv: TEXT_INFO: Token looks truncated (1023 characters): your client cuts long input; paste it in parts of 1023 (fold -w 1023 token.txt)"
+has "sudo: the default prompt says sudo takes 511 characters per part" "$out" \
+    "conv: PROMPT_ECHO_OFF: Access token (sudo takes 511 characters per part: fold -w 511): "
 pam sshd alice auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED < <(printf '%s\n\n' "${tok_3000:0:1023}")
 t_check "only the first 1023 characters, then an empty part: AUTH_ERR" \
     "result: auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED" "$res"
 has "cut token: the final message says truncated" "$out" \
-    "conv: ERROR_MSG: Token looks truncated (1023 characters): your client cuts long input; paste it in parts"
+    "conv: ERROR_MSG: Token looks truncated (1023 characters): your client cuts long input; paste it in parts of 1023 (fold -w 1023 token.txt)"
+hasre "cut token, parts ended: one audit line, likely_truncated" "$(grep -c . <<<"$new") $new" \
+    "^1 .*verdict=UNAUTHENTICATED reason=likely_truncated "
 pam sshd alice auth=PAM_CONV_ERR < <(printf '%s\n' "${tok_1500:0:511}")
 t_check "cut token, then the conversation fails at part 2: CONV_ERR, no login" "result: auth=PAM_CONV_ERR" "$res"
+hasre "... and the attempt still has its one audit line (likely_truncated, the first part's fp)" "$(grep -c . <<<"$new") $new" \
+    "^1 .*reason=likely_truncated .* fp=$(fp "${tok_1500:0:511}")$"
 pam chunked alice auth=PAM_SUCCESS acct=PAM_SUCCESS < <(parts "$tok_1500" 500 "")
 t_check "option chunked: 500-character parts and an empty line, prompt= used" "result: auth=PAM_SUCCESS acct=PAM_SUCCESS" "$res"
 has "option chunked: the custom prompt" "$out" "conv: PROMPT_ECHO_OFF: Token:"
