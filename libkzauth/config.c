@@ -73,6 +73,7 @@ static const struct key keys[] = {
 	PE("tokeninfo_header", tokeninfo_header, header_words),
 	P("token_url", T_URL, token_url, 0, 0),
 	PE("token_style", token_style, style_words),
+	P("allowed_hosts", T_STRV, allowed_hosts, 0, 0),
 	P("client_id", T_STR, client_id, 0, 0),
 	P("client_secret_file", T_STR, client_secret_file, 0, 0),
 	P("ca_file", T_STR, ca_file, 0, 0),
@@ -376,6 +377,11 @@ reader(char *str, int num, void *stream)
 static int
 url_checks(struct parse *ps, struct kz_provider *p)
 {
+	for (size_t i = 0; i < p->allowed_hosts.n; i++)
+		if (kz_url_host_entry_ok(p->allowed_hosts.v[i]) != 0)
+			return fail(ps, "[provider %s] allowed_hosts: '%s' is "
+			    "not a host or host:port", p->name,
+			    p->allowed_hosts.v[i]);
 	const char *urls[] = { p->jwks_url, p->discovery, p->introspection_url,
 		p->revocation_url, p->tokeninfo_url, p->token_url,
 		p->membership_url };
@@ -558,6 +564,7 @@ provider_free(struct kz_provider *p)
 	for (size_t i = 0; i < KZ_NELEM(strs); i++)
 		free(*strs[i]);
 	kz_strv_free(&p->audience);
+	kz_strv_free(&p->allowed_hosts);
 	kz_keyset_free(p->keys);
 }
 

@@ -62,6 +62,7 @@ struct kz_provider {
 	char *tokeninfo_url, *tokeninfo_header;
 	char *token_url;
 	enum kz_token_style token_style;
+	struct kz_strv allowed_hosts;	/* where a move may go (§5) */
 	char *client_id, *client_secret_file, *ca_file;
 	bool allow_http_loopback;
 	char *username_claim;
@@ -274,6 +275,13 @@ KZ_HIDDEN int kz_form_add(char **buf, size_t *len, const char *key,
  * libcurl-free half, for config parsing on the fast path. */
 KZ_HIDDEN int kz_url_allowed(const char *url, bool allow_http_loopback);
 KZ_HIDDEN int kz_url_syntax_ok(const char *url, bool allow_http_loopback);
+/* 0 when url (syntax as above) stays on the scheme, host and port of
+ * base, or goes to a host of allowed ("host" or "host:port") on that
+ * scheme: where a provider may move us (308, endpointUrl, discovery). */
+KZ_HIDDEN int kz_url_same_site(const char *url, const char *base,
+    const struct kz_strv *allowed, bool allow_http_loopback);
+/* 0 when entry is a usable allowed_hosts item. */
+KZ_HIDDEN int kz_url_host_entry_ok(const char *entry);
 /* dlopen()s libcurl.so.4 (NODELETE) after kz_setuid_env_scrub(); NULL
  * when it cannot, or when the environment could not be cleaned. */
 KZ_HIDDEN void *kz_curl_dlopen(void);
@@ -405,6 +413,7 @@ struct kz_enr {
 	int64_t refresh_exp, access_exp, access_iat;
 	char *endpoint_url;	/* API base (Kaizala endpointUrl) */
 	char *token_url;	/* set when the token service moved (308) */
+	char *token_url_from;	/* the configured URL that move was from */
 	int64_t enrolled_at, last_refresh, retry_after_until;
 	kz_enr_state state;
 	char message[200];

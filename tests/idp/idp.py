@@ -619,7 +619,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.tokeninfo()
         if path in ("/kaizala/token", "/kaizala/api/token", "/kaizala/api2/token") and get:
             return self.kaizala_token()
-        if path.startswith("/membership/") and get:
+        if path.startswith(("/membership/", "/membership2/")) and get:
             parts = path.split("/")
             if len(parts) == 4 and parts[2] and parts[3]:
                 return self.membership(urllib.parse.unquote(parts[2]),
@@ -881,11 +881,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def kaizala_token(self):
         base = self.base_url()
+        kaizala_record(self)
         with STATE.lock:
             move, STATE.kaizala_move = STATE.kaizala_move, False
         if move:
-            target = base + "/kaizala/api2"
-            return self.send_json(308, {"endpointUrl": target}, [("Location", target)])
+            return self.send_json(*kaizala_move_answer(move, base))
         cid = self.headers.get("applicationId")
         secret = self.headers.get("applicationSecret")
         refresh = self.headers.get("refreshToken")
@@ -906,6 +906,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_json(200, answer, [("Cache-Control", "no-store")])
 
     def membership(self, group, user):
+        moved = membership_move_answer(self.base_url(), self.path)
+        if moved:
+            return self.send_json(*moved)
         token = self.bearer() if self.headers.get("Authorization") else None
         with STATE.lock:
             rec = STATE.tokens.get(token) if token else None
@@ -926,6 +929,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/test/stats" and m == "GET":
             with STATE.lock:
                 return self.send_json(200, json.loads(json.dumps(STATE.stats)))
+        if path == "/test/kaizala_seen":
+            return self.send_json(200, t_kaizala_seen(m == "POST"))
         if path == "/test/chain" and m == "GET":
             return self.send_json(200, self.chain_status(
                 (self.query.get("refresh_token") or [""])[0]))
@@ -1100,7 +1105,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
                     raise BadRequest("rotation must be grace, strict or off")
                 STATE.rotation = body["rotation"]
             if "kaizala_move" in body:
-                STATE.kaizala_move = bool(body["kaizala_move"])
+                STATE.kaizala_move = kaizala_move_mode(body["kaizala_move"])
+            if "membership_move" in body:
+                membership_move_mode(body["membership_move"])
             if "clock_offset" in body:
                 STATE.clock_offset = float(body["clock_offset"])
             return {"rotation": STATE.rotation, "kaizala_move": STATE.kaizala_move,
@@ -1158,6 +1165,81 @@ def t_tokeninfo(body):
             SCRIPTED_TOKENINFO[scripted_key(token)] = (status, body.get("body", {}))
         return {"scripted": len(SCRIPTED_TOKENINFO)}
 # --- end of scripted tokeninfo answers ---------------------------------------------------
+
+
+# --- Kaizala moves (issue 14) ------------------------------------------------------------
+# POST /test/mode {"kaizala_move": M} makes the next Kaizala token request answer 308, as
+# Kaizala does when an endpoint moved: its Location is the new URL of that very request.
+#   "location" (or true): Location only, /kaizala/api2/token on this host;
+#   "body":    the same Location plus {"endpointUrl": ".../kaizala/api2"} in the body;
+#   "foreign": Location on https://localhost:PORT, another host name of this same server,
+#              so a client that follows it shows up with that Host header;
+#   "foreign_body": Location on this host, but an endpointUrl on localhost.
+# Every Kaizala token request is recorded (Host header, path, whether the secrets came)
+# in KAIZALA_SEEN: GET /test/kaizala_seen lists them, POST /test/kaizala_seen clears.
+KAIZALA_MOVES = ("location", "body", "foreign", "foreign_body")
+KAIZALA_SEEN = []
+
+
+def kaizala_move_mode(value):
+    if value is True:
+        return "location"
+    if value in (False, None, "", "none"):
+        return False
+    if value not in KAIZALA_MOVES:
+        raise BadRequest("kaizala_move must be one of %s" % ", ".join(KAIZALA_MOVES))
+    return value
+
+
+def kaizala_move_answer(move, base):
+    """(status, body, headers) of the 308 for a move mode."""
+    foreign = base.replace("://127.0.0.1:", "://localhost:")
+    where = foreign if move == "foreign" else base
+    headers = [("Location", where + "/kaizala/api2/token")]
+    body = {}
+    if move == "body":
+        body["endpointUrl"] = base + "/kaizala/api2"
+    if move == "foreign_body":
+        body["endpointUrl"] = foreign + "/kaizala/api2"
+    return 308, body, headers
+
+
+def kaizala_record(handler):
+    with STATE.lock:
+        KAIZALA_SEEN.append({
+            "host": handler.headers.get("Host", ""),
+            "path": urllib.parse.urlsplit(handler.path).path,
+            "secret": bool(handler.headers.get("applicationSecret")),
+            "refresh_token": bool(handler.headers.get("refreshToken"))})
+
+
+def t_kaizala_seen(clear):
+    with STATE.lock:
+        seen = list(KAIZALA_SEEN)
+        if clear:
+            KAIZALA_SEEN.clear()
+        return {"seen": seen}
+# POST /test/mode {"membership_move": M}: the next /membership/... request answers 308 with
+# Location /membership2/... (the same answers there) on this host ("same") or on localhost
+# ("foreign"); "none" stops it.
+MEMBERSHIP_MOVE = {"mode": None}
+
+
+def membership_move_mode(value):
+    if value not in ("same", "foreign", "none", None):
+        raise BadRequest("membership_move must be same, foreign or none")
+    MEMBERSHIP_MOVE["mode"] = None if value in ("none", None) else value
+
+
+def membership_move_answer(base, path):
+    with STATE.lock:
+        move, MEMBERSHIP_MOVE["mode"] = MEMBERSHIP_MOVE["mode"], None
+    if not move or not path.startswith("/membership/"):
+        return None
+    if move == "foreign":
+        base = base.replace("://127.0.0.1:", "://localhost:")
+    return 308, {}, [("Location", base + "/membership2/" + path[len("/membership/"):])]
+# --- end of Kaizala moves ----------------------------------------------------------------
 
 
 def merge(base, overrides):
