@@ -289,8 +289,8 @@ set_value(struct parse *ps, const struct key *k, const char *value)
 
 			if (a == KZ_ALG_NONE) {
 				fail(ps, "[%s] %s: '%s' is not a supported "
-				    "algorithm (RS256/384/512, ES256/384/512, "
-				    "HS256/384/512)", sec, k->name, sv.v[i]);
+				    "algorithm (RS256/384/512, PS256/384/512, "
+				    "ES256/384/512, EdDSA, HS256/384/512)", sec, k->name, sv.v[i]);
 				kz_strv_free(&sv);
 				return 0;
 			}

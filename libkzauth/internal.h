@@ -36,10 +36,15 @@ enum kz_alg {
 	KZ_ALG_RS256 = 1u << 0, KZ_ALG_RS384 = 1u << 1, KZ_ALG_RS512 = 1u << 2,
 	KZ_ALG_ES256 = 1u << 3, KZ_ALG_ES384 = 1u << 4, KZ_ALG_ES512 = 1u << 5,
 	KZ_ALG_HS256 = 1u << 6, KZ_ALG_HS384 = 1u << 7, KZ_ALG_HS512 = 1u << 8,
+	KZ_ALG_PS256 = 1u << 9, KZ_ALG_PS384 = 1u << 10, KZ_ALG_PS512 = 1u << 11,
+	KZ_ALG_EDDSA = 1u << 12,
 };
-#define KZ_ALG_RSA (KZ_ALG_RS256 | KZ_ALG_RS384 | KZ_ALG_RS512)
+/* RSA-PSS (PS*) signs with the same RSA keys as PKCS#1 v1.5 (RS*). */
+#define KZ_ALG_PSS (KZ_ALG_PS256 | KZ_ALG_PS384 | KZ_ALG_PS512)
+#define KZ_ALG_RSA (KZ_ALG_RS256 | KZ_ALG_RS384 | KZ_ALG_RS512 | KZ_ALG_PSS)
 #define KZ_ALG_EC (KZ_ALG_ES256 | KZ_ALG_ES384 | KZ_ALG_ES512)
 #define KZ_ALG_HMAC (KZ_ALG_HS256 | KZ_ALG_HS384 | KZ_ALG_HS512)
+#define KZ_ALG_OKP KZ_ALG_EDDSA	/* Ed25519 keys (RFC 8037) */
 
 struct kz_strv {
 	char **v;
@@ -293,11 +298,12 @@ KZ_HIDDEN int kz_setuid_env_scrub(void);
 
 struct kz_key {
 	char *kid;
-	unsigned family;	/* KZ_ALG_RSA, KZ_ALG_EC or KZ_ALG_HMAC */
+	unsigned family;	/* KZ_ALG_RSA, _EC, _OKP or _HMAC */
 	unsigned alg;		/* alg the JWK pins, or 0 */
-	EVP_PKEY *pkey;		/* RSA/EC */
-	EVP_PKEY_CTX *vctx[3];	/* verify contexts for SHA-256/384/512,
-				 * set up on first use and kept */
+	EVP_PKEY *pkey;		/* RSA/EC/Ed25519 */
+	EVP_PKEY_CTX *vctx[6];	/* verify contexts for SHA-256/384/512, then
+				 * the same with PSS padding: set up on
+				 * first use and kept */
 	unsigned char *secret;	/* HMAC */
 	size_t secret_len;
 };

@@ -50,7 +50,7 @@ import time
 import urllib.parse
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -103,18 +103,27 @@ class SigningKey:
 
     def __init__(self, kid, family, private_key):
         self.kid = kid
-        self.family = family            # "RSA", "EC" (P-256) or "EC384" (P-384)
-        self.private_key = private_key
+        self.family = family            # "RSA", "EC" (P-256) or "EC384" (P-384),
+        self.private_key = private_key  # "PSS" (an RSA key whose JWK pins no alg), "ED"
         self.published = True
+        self.pss_salt = None            # a PSS salt length other than the hash's, for tests
 
     @property
     def default_alg(self):
-        return {"RSA": "RS256", "EC": "ES256", "EC384": "ES384"}[self.family]
+        return {"RSA": "RS256", "EC": "ES256", "EC384": "ES384", "PSS": "PS256",
+                "ED": "EdDSA"}[self.family]
 
     def jwk(self):
-        pub = self.private_key.public_key().public_numbers()
         base = {"kid": self.kid, "use": "sig", "alg": self.default_alg}
-        if self.family == "RSA":
+        if self.family == "PSS":
+            del base["alg"]                 # signs PS256/384/512 (and could RS*)
+        if self.family == "ED":             # RFC 8037 OKP
+            raw = self.private_key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            base.update(kty="OKP", crv="Ed25519", x=b64u(raw))
+            return base
+        pub = self.private_key.public_key().public_numbers()
+        if self.family in ("RSA", "PSS"):
             base.update(kty="RSA", n=b64u(int_bytes(pub.n)), e=b64u(int_bytes(pub.e)))
         else:
             size = 32 if self.family == "EC" else 48
@@ -128,10 +137,20 @@ class SigningKey:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     def sign(self, alg, data):
-        """Sign with RSxxx or ESxxx; the raw r||s form for ECDSA, as JWS requires."""
+        """Sign with RSxxx, PSxxx, ESxxx or EdDSA; the raw r||s form for ECDSA, as JWS
+        requires; PSS with MGF1 of the same hash and a salt of the hash's length."""
+        if alg == "EdDSA" or self.family == "ED":
+            if alg != "EdDSA" or self.family != "ED":
+                raise ValueError("alg %s cannot be signed with key %s" % (alg, self.kid))
+            return self.private_key.sign(data)
         digest = HASHES[alg[2:]]()
+        if alg.startswith("PS"):
+            if self.family not in ("RSA", "PSS"):
+                raise ValueError("alg %s needs an RSA key, %s is %s" % (alg, self.kid, self.family))
+            salt = self.pss_salt if self.pss_salt is not None else digest.digest_size
+            return self.private_key.sign(data, padding.PSS(padding.MGF1(digest), salt), digest)
         if alg.startswith("RS"):
-            if self.family != "RSA":
+            if self.family not in ("RSA", "PSS"):
                 raise ValueError("alg %s needs an RSA key, %s is %s" % (alg, self.kid, self.family))
             return self.private_key.sign(data, padding.PKCS1v15(), digest)
         want = {"ES256": "EC", "ES384": "EC384"}.get(alg)
@@ -143,8 +162,10 @@ class SigningKey:
 
 
 def make_key(kid, family):
-    if family == "RSA":
+    if family in ("RSA", "PSS"):
         return SigningKey(kid, family, rsa.generate_private_key(65537, 2048))
+    if family == "ED":
+        return SigningKey(kid, family, ed25519.Ed25519PrivateKey.generate())
     curve = ec.SECP256R1() if family == "EC" else ec.SECP384R1()
     return SigningKey(kid, family, ec.generate_private_key(curve))
 
@@ -222,9 +243,10 @@ class State:
     def key_for(self, family):
         """The default signer of a family; the P-384 key is created on first use."""
         with self.lock:
-            if family == "EC384" and "ec384" not in self.keys:
-                self.keys["ec384"] = make_key("ec384", "EC384")
-                self.current["EC384"] = "ec384"
+            lazy = {"EC384": "ec384", "PSS": "ps1", "ED": "ed1"}
+            if family in lazy and lazy[family] not in self.keys:
+                self.keys[lazy[family]] = make_key(lazy[family], family)
+                self.current[family] = lazy[family]
                 self.write_jwks()
             return self.keys[self.current[family]]
 
@@ -984,11 +1006,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
             key, hmac_key = None, None
             kid = body.get("kid")
-            if alg in ("RS256", "RS384", "RS512", "ES256", "ES384"):
-                family = {"RS": "RSA", "ES": "EC"}[alg[:2]]
+            if alg in ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384",
+                       "PS512", "EdDSA"):
+                # PS* with kid ps1 (an RSA JWK without alg) unless told another kid
+                family = {"RS": "RSA", "ES": "EC", "PS": "PSS", "Ed": "ED"}[alg[:2]]
                 if alg == "ES384":
                     family = "EC384"
-                    STATE.key_for("EC384")          # created on first use
+                if family in ("EC384", "PSS", "ED"):
+                    STATE.key_for(family)           # created on first use
                 if kid is not None:
                     key = STATE.keys.get(kid)
                     if key is None:
@@ -1012,9 +1037,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 header["kid"] = kid
             header = merge(header, header_in)
             try:
+                if key is not None and body.get("pss_salt") is not None:
+                    key.pss_salt = int(body["pss_salt"])
                 token = STATE.sign_jwt(header, claims, alg, key, hmac_key, body.get("tamper"))
             except ValueError as exc:
                 raise BadRequest(str(exc))
+            finally:
+                if key is not None:
+                    key.pss_salt = None
             # Register what we issued (a tampered token is not ours, so it stays unknown).
             if body.get("tamper") is None:
                 STATE.tokens[token] = Record("jwt", claims)
