@@ -475,6 +475,8 @@ revoke_remote(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	size_t blen = 0;
 	kz_verdict v;
 
+	if (p->token_style == KZ_STYLE_WAZO)
+		return kz_wazo_revoke(ctx, p, e, res);
 	req.url = p->revocation_url;
 	if (req.url == NULL && p->discovery != NULL &&
 	    kz_discover(ctx, p, res) == KZ_OK)

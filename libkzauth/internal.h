@@ -24,8 +24,9 @@
 
 /* ---- configuration (config.c) ---- */
 
-enum kz_validation { KZ_VAL_AUTO, KZ_VAL_JWT, KZ_VAL_INTROSPECT, KZ_VAL_TOKENINFO };
-enum kz_token_style { KZ_STYLE_OAUTH2, KZ_STYLE_KAIZALA };
+enum kz_validation { KZ_VAL_AUTO, KZ_VAL_JWT, KZ_VAL_INTROSPECT, KZ_VAL_TOKENINFO,
+	KZ_VAL_WAZO };
+enum kz_token_style { KZ_STYLE_OAUTH2, KZ_STYLE_KAIZALA, KZ_STYLE_WAZO };
 enum kz_membership { KZ_MEMBER_CLAIMS, KZ_MEMBER_ENROLLMENT };
 #define KZ_XFORM_STRIP_DOMAIN 1u
 #define KZ_XFORM_LOWERCASE 2u
@@ -58,6 +59,7 @@ struct kz_provider {
 	char *issuer;
 	struct kz_strv audience;
 	enum kz_validation validation;
+	char *wazo_url;		/* wazo-auth API base (DESIGN §14) */
 	unsigned algorithms;
 	char *jwks_url, *discovery, *jwks_file;
 	long jwks_max_age, jwks_refetch_interval;
@@ -93,6 +95,7 @@ struct kz_service {
 	char *provider;
 	struct kz_strv require_group;	/* any of */
 	struct kz_strv require_scope;	/* all of */
+	struct kz_strv require_acl;	/* all of, asked of wazo-auth */
 	long max_token_age;		/* 0: no limit */
 };
 
@@ -244,8 +247,9 @@ KZ_HIDDEN bool kz_b64url_segment_ok(const char *s, size_t n);
 /* ---- HTTP with the decision deadline (http.c) ---- */
 
 struct kz_http_req {
-	const char *method;		/* "GET" or "POST" */
+	const char *method;		/* "GET", "POST" or "DELETE" */
 	const char *url;
+	bool url_secret;		/* holds a token: never logged */
 	const char *ca_file;
 	bool allow_http_loopback;
 	const char *basic_user;		/* HTTP Basic auth, or NULL */
@@ -348,6 +352,22 @@ KZ_HIDDEN kz_verdict kz_introspect(kz_ctx *ctx, struct kz_provider *p,
     const char *tok, size_t len, bool jwt_already_valid, kz_result *res);
 KZ_HIDDEN kz_verdict kz_tokeninfo(kz_ctx *ctx, struct kz_provider *p,
     const char *tok, size_t len, kz_result *res);
+/* wazo-auth (wazo.c, DESIGN §14).  The token travels in the URL path,
+ * percent-encoded; no URL holding it is ever logged. */
+KZ_HIDDEN kz_verdict kz_wazo_validate(kz_ctx *ctx, struct kz_provider *p,
+    const char *tok, size_t len, kz_result *res);
+/* The service's require_acl, asked only once the user is bound. */
+KZ_HIDDEN kz_verdict kz_wazo_acl(kz_ctx *ctx, struct kz_provider *p,
+    const char *tok, size_t len, const struct kz_strv *acl, kz_result *res);
+/* {wazo_url}/PREFIX{escaped token}SUFFIX, malloc'd (a secret). */
+KZ_HIDDEN char *kz_wazo_token_url(const struct kz_provider *p,
+    const char *prefix, const char *tok, size_t len, const char *suffix);
+/* "YYYY-MM-DDTHH:MM:SS[.ffffff]" (UTC, no zone) as epoch seconds; -1. */
+KZ_HIDDEN int64_t kz_wazo_time(const char *s);
+struct kz_enr;
+/* Revokes a wazo enrollment's refresh token and last access token. */
+KZ_HIDDEN kz_verdict kz_wazo_revoke(kz_ctx *ctx, struct kz_provider *p,
+    struct kz_enr *e, kz_result *res);
 /* Fills identity fields from a JSON claims object (JWT or introspection). */
 KZ_HIDDEN int kz_identity_from_claims(struct kz_provider *p, json_t *claims,
     bool provider_answer, kz_identity *id, kz_result *res);

@@ -1,7 +1,8 @@
 /*
  * refresh.c - trading an enrolled refresh token for an access token, in
- * the provider's dialect (DESIGN.md section 5): `oauth2` (RFC 6749 6) or
- * `kaizala` (GET with the secrets in headers).
+ * the provider's dialect (DESIGN.md section 5): `oauth2` (RFC 6749 6),
+ * `kaizala` (GET with the secrets in headers) or `wazo` (a JSON POST to
+ * wazo-auth's /token, DESIGN.md section 14).
  *
  * Rules this file keeps:
  * - a rotated refresh token is adopted into the enrollment as soon as it
@@ -547,11 +548,88 @@ out:
 	return out;
 }
 
+/* wazo-auth: POST {wazo_url}/token {"refresh_token", "client_id",
+ * "expiration"}; the answer's data.token and data.utc_expires_at.  An
+ * unknown or deleted refresh token is 401 ("Authentication Failed") or
+ * 404: revoked.  The refresh token itself never rotates. */
+#define WAZO_EXPIRATION 3600
+
+static char *
+wazo_body(const struct kz_provider *p, const struct kz_enr *e)
+{
+	json_t *o = json_pack("{s:s, s:s, s:i}", "refresh_token",
+	    e->refresh_token, "client_id", p->client_id, "expiration",
+	    WAZO_EXPIRATION);
+	char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	if (o != NULL) {	/* the copy inside holds the refresh token */
+		json_t *rt = json_object_get(o, "refresh_token");
+
+		if (json_string_length(rt) > 0)
+			explicit_bzero((char *)json_string_value(rt),
+			    json_string_length(rt));
+	}
+	json_decref(o);
+	return txt;
+}
+
+static enum outcome
+wazo(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e, unsigned flags,
+    int attempt, kz_verdict *v, kz_result *res)
+{
+	const char *hdrs[] = { "Content-Type: application/json", NULL };
+	struct kz_http_req req = { .method = "POST", .ca_file = p->ca_file,
+		.allow_http_loopback = p->allow_http_loopback,
+		.headers = hdrs };
+	struct kz_http_resp r;
+	enum outcome out = DONE;
+	char *url = NULL, *body;
+	json_t *ans = NULL, *data;
+
+	if ((body = wazo_body(p, e)) == NULL ||
+	    asprintf(&url, "%s/token", p->wazo_url) < 0) {
+		kz_free_secret(body);
+		*v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+		return DONE;
+	}
+	req.url = url;
+	req.body = body;
+	req.body_len = strlen(body);
+	if (kz_http_do(ctx, &req, &r) != 0) {
+		*v = transient(e, &r, res);
+		goto out;
+	}
+	ans = kz_json_parse(r.body, r.body_len);
+	data = json_object_get(ans, "data");
+	if (r.status == 200 && !json_is_object(data)) {
+		*v = unusable(e, "has no data object", false, res);
+	} else if (r.status == 200) {
+		*v = adopt_access_token(ctx, e, kz_json_str(data, "token"),
+		    kz_wazo_time(kz_json_str(data, "utc_expires_at")), false,
+		    res);
+	} else if (r.status == 429) {
+		out = rate_limited(ctx, e, &r, flags, attempt, v, res);
+	} else if (r.status == 401 || r.status == 404) {
+		*v = revoked(ctx, e, r.status == 401 ? "HTTP 401" : "HTTP 404",
+		    res);
+	} else if (r.status >= 400 && r.status < 500) {
+		*v = other_4xx(ctx, e, r.status, NULL, res);
+	} else {
+		*v = transient(e, &r, res);
+	}
+out:
+	json_decref(ans);
+	kz_http_resp_free(&r);
+	kz_free_secret(body);
+	free(url);
+	return out;
+}
+
 kz_verdict
 kz_refresh_once(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
     unsigned flags, kz_result *res)
 {
-	char err[256], fp[13], *secret;
+	char err[256], fp[13], *secret = NULL;
 	kz_verdict v = KZ_ERROR;
 	int64_t now = kz_now(ctx);
 
@@ -563,15 +641,19 @@ kz_refresh_once(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 		return kz_set(res, KZ_UNAVAILABLE, KZ_R_RATE_LIMITED,
 		    "enrollment %s: the token service asked to wait %llds "
 		    "more", e->name, (long long)(e->retry_after_until - now));
-	if ((secret = kz_read_client_secret(ctx, p, err, sizeof(err))) == NULL)
+	/* wazo-auth's refresh takes no client secret */
+	if (p->token_style != KZ_STYLE_WAZO && (secret =
+	    kz_read_client_secret(ctx, p, err, sizeof(err))) == NULL)
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
 	kz_fingerprint(e->refresh_token, strlen(e->refresh_token), fp);
 	kz_debug(ctx, "enrollment %s: refreshing (%s, refresh token fp=%s)",
-	    e->name, p->token_style == KZ_STYLE_KAIZALA ? "kaizala" : "oauth2",
-	    fp);
+	    e->name, p->token_style == KZ_STYLE_KAIZALA ? "kaizala" :
+	    p->token_style == KZ_STYLE_WAZO ? "wazo" : "oauth2", fp);
 	for (int attempt = 0; attempt < 3; attempt++) {
 		enum outcome o = p->token_style == KZ_STYLE_KAIZALA ?
 		    kaizala(ctx, p, e, secret, flags, attempt, &v, res) :
+		    p->token_style == KZ_STYLE_WAZO ?
+		    wazo(ctx, p, e, flags, attempt, &v, res) :
 		    oauth2(ctx, p, e, secret, flags, attempt, &v, res);
 
 		if (o == DONE)

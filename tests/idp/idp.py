@@ -39,6 +39,7 @@ import hmac
 import http.server
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -48,6 +49,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
@@ -470,6 +472,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     # --- logging: method, path without query, status; nothing else ----------------------
     def log_request(self, code="-", size="-"):
         path = urllib.parse.urlsplit(self.path).path if hasattr(self, "path") else "?"
+        path = wazo_redact(path)
         log("%s %s %s" % (getattr(self, "command", "?"), path, getattr(code, "value", code)))
 
     def log_error(self, fmt, *args):
@@ -614,7 +617,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if path.startswith("/test/"):
                 self.route_test(path)
                 return
-            STATE.count(path)
+            STATE.count(wazo_redact(path))
             fault = STATE.take_fault(path)
             if fault and self.apply_fault(fault, path):
                 return
@@ -627,6 +630,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def route(self, path):
         m = self.command
         get = m in ("GET", "HEAD")
+        if path.startswith(WAZO_PREFIX + "/"):
+            return wazo_route(self, path[len(WAZO_PREFIX):])
         if path == "/.well-known/openid-configuration" and get:
             return self.discovery()
         if path == "/jwks" and get:
@@ -951,6 +956,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if path == "/test/stats" and m == "GET":
             with STATE.lock:
                 return self.send_json(200, json.loads(json.dumps(STATE.stats)))
+        if path == "/test/wazo" and m == "POST":
+            return self.send_json(200, t_wazo(self.json_body()))
         if path == "/test/kaizala_seen":
             return self.send_json(200, t_kaizala_seen(m == "POST"))
         if path == "/test/chain" and m == "GET":
@@ -1270,6 +1277,204 @@ def membership_move_answer(base, path):
         base = base.replace("://127.0.0.1:", "://localhost:")
     return 308, {}, [("Location", base + "/membership2/" + path[len("/membership/"):])]
 # --- end of Kaizala moves ----------------------------------------------------------------
+
+
+# --- wazo-auth mode (issue 14) -----------------------------------------------------------
+# wazo-auth's token API (wazo_auth/plugins/http/tokens/api.yml) under WAZO_PREFIX:
+#   POST   /token {"refresh_token", "client_id", "expiration"}  -> 200 {"data": Token}; an
+#          unknown or deleted refresh token (or another client_id) -> 401
+#   GET    /token/{token}[?scope=ACL]  -> 200 {"data": Token}, 403 ACL not granted, 404
+#   HEAD   /token/{token}[?scope=ACL]  -> 204, 403, 404
+#   DELETE /token/{token}              -> 200 (revoked)
+#   POST   /token/{token}/scopes/check {"scopes": [...]} -> 200 {"scopes": {ACL: bool}}, 404
+#   DELETE /users/me/tokens/{client_id} (X-Auth-Token with ACL
+#          auth.users.me.tokens.{client_id}.delete) -> 204, 404 none, 401
+# Tokens are UUIDs; an expired token is unknown (404).  ACLs are checked server-side as
+# wazo-auth's AccessCheck does: "*" is one dotted word, "#" anything, a word "me" also
+# matches the token's auth_id, "my_session" its session, and "!" denies.
+# Test control: POST /test/wazo {"op": "login", "username", "acl", "expiration",
+# "access_type": "offline", "client_id", "no_username"} -> {"token", "refresh_token",
+# "auth_id"}; {"op": "expire", "token"}; {"op": "delete_refresh", "refresh_token"}.
+# Request paths are counted and logged with the token replaced by "*".
+WAZO_PREFIX = "/api/auth/0.1"
+WAZO = {"tokens": {}, "refresh": {}}
+
+
+def wazo_redact(path):
+    """A request path with any token in it replaced by '*'."""
+    if not path.startswith(WAZO_PREFIX + "/token/"):
+        return path
+    rest = path[len(WAZO_PREFIX + "/token/"):]
+    tail = "/scopes/check" if rest.endswith("/scopes/check") else ""
+    return WAZO_PREFIX + "/token/*" + tail
+
+
+def wazo_time(epoch, utc):
+    t = time.gmtime(epoch) if utc else time.localtime(epoch)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%06d" % int((epoch % 1) * 1e6)
+
+
+def wazo_acl_regex(access, auth_id, session):
+    rx = re.escape(access).replace("\\*", "[^.#]*?").replace("\\#", ".*?")
+    words = ["(me|%s)" % re.escape(auth_id) if w == "me" else
+             (re.escape(session) if w == "my_session" else w) for w in rx.split("\\.")]
+    return re.compile("^" + "\\.".join(words) + "$")
+
+
+def wazo_acl_ok(rec, required):
+    if required is None:
+        return True
+    acl = rec["acl"]
+    for access in acl:
+        if access.startswith("!") and wazo_acl_regex(access[1:], rec["auth_id"],
+                                                     rec["session"]).match(required):
+            return False
+    return any(wazo_acl_regex(a, rec["auth_id"], rec["session"]).match(required)
+               for a in acl if not a.startswith("!"))
+
+
+def wazo_new_token(user, expiration, client_id=None):
+    now = STATE.now()
+    meta = {"uuid": user["auth_id"], "auth_id": user["auth_id"],
+            "tenant_uuid": user["tenant"], "pbx_user_uuid": user["auth_id"]}
+    if user.get("username"):
+        meta["username"] = user["username"]
+    rec = {"token": str(uuid.uuid4()), "auth_id": user["auth_id"], "acl": list(user["acl"]),
+           "session": str(uuid.uuid4()), "issued": now, "expires": now + expiration,
+           "metadata": meta, "client_id": client_id}
+    WAZO["tokens"][rec["token"]] = rec
+    return rec
+
+
+def wazo_dict(rec):
+    return {"token": rec["token"], "auth_id": rec["auth_id"],
+            "xivo_user_uuid": rec["auth_id"], "xivo_uuid": "00000000-0000-4000-8000-000000000000",
+            "issued_at": wazo_time(rec["issued"], False),
+            "utc_issued_at": wazo_time(rec["issued"], True),
+            "expires_at": wazo_time(rec["expires"], False),
+            "utc_expires_at": wazo_time(rec["expires"], True),
+            "acl": rec["acl"], "metadata": rec["metadata"], "session_uuid": rec["session"],
+            "remote_addr": "127.0.0.1", "user_agent": "kztoken-test"}
+
+
+def wazo_live(token):
+    """The record of a token that exists and has not expired, or None (under the lock)."""
+    rec = WAZO["tokens"].get(token)
+    if rec is None or rec["expires"] <= STATE.now():
+        return None
+    return rec
+
+
+def wazo_error(handler, status, message):
+    handler.send_json(status, {"reason": [message], "timestamp": [time.time()],
+                               "status_code": status})
+
+
+def wazo_route(handler, path):
+    m = handler.command
+    parts = [urllib.parse.unquote(x) for x in path.split("/")[1:]]
+    if path == "/token" and m == "POST":
+        return wazo_refresh(handler)
+    if len(parts) == 2 and parts[0] == "token" and m in ("GET", "HEAD", "DELETE"):
+        return wazo_token(handler, parts[1])
+    if len(parts) == 4 and parts[0] == "token" and parts[2:] == ["scopes", "check"] \
+            and m == "POST":
+        return wazo_scopes_check(handler, parts[1])
+    if len(parts) == 4 and parts[:3] == ["users", "me", "tokens"] and m == "DELETE":
+        return wazo_delete_refresh(handler, parts[3])
+    wazo_error(handler, 404, "No such resource")
+
+
+def wazo_refresh(handler):
+    body = handler.json_body()
+    rt, cid = body.get("refresh_token"), body.get("client_id")
+    expiration = body.get("expiration", 7200)
+    if not isinstance(expiration, int) or not 0 < expiration <= 315360000:
+        return wazo_error(handler, 400, "Invalid expiration")
+    with STATE.lock:
+        ref = WAZO["refresh"].get(rt) if isinstance(rt, str) else None
+        if ref is None or ref["deleted"] or ref["client_id"] != cid:
+            return wazo_error(handler, 401, "Authentication Failed")
+        rec = wazo_new_token(ref["user"], expiration, cid)
+        return handler.send_json(200, {"data": wazo_dict(rec)})
+
+
+def wazo_token(handler, token):
+    scope = (handler.query.get("scope") or [None])[0]
+    with STATE.lock:
+        rec = wazo_live(token)
+        if handler.command == "DELETE":
+            WAZO["tokens"].pop(token, None)
+            return handler.send_json(200, {"data": {"message": "success"}})
+        if rec is None:
+            return wazo_error(handler, 404, "No such token")
+        if not wazo_acl_ok(rec, scope):
+            return wazo_error(handler, 403, "Unauthorized for %s" % scope)
+        if handler.command == "HEAD":
+            return handler.send_body(204, b"", ctype=None)
+        return handler.send_json(200, {"data": wazo_dict(rec)})
+
+
+def wazo_scopes_check(handler, token):
+    body = handler.json_body()
+    scopes = body.get("scopes")
+    if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+        return wazo_error(handler, 400, "scopes: a list of strings is required")
+    with STATE.lock:
+        rec = wazo_live(token)
+        if rec is None:
+            return wazo_error(handler, 404, "No such token")
+        return handler.send_json(200, {"scopes": {x: wazo_acl_ok(rec, x) for x in scopes}})
+
+
+def wazo_delete_refresh(handler, client_id):
+    with STATE.lock:
+        rec = wazo_live(handler.headers.get("X-Auth-Token") or "")
+        if rec is None or not wazo_acl_ok(rec, "auth.users.me.tokens.%s.delete" % client_id):
+            return wazo_error(handler, 401, "Unauthorized")
+        found = [r for r in WAZO["refresh"].values()
+                 if r["user"]["auth_id"] == rec["auth_id"] and r["client_id"] == client_id
+                 and not r["deleted"]]
+        if not found:
+            return wazo_error(handler, 404, "No such refresh token")
+        for r in found:
+            r["deleted"] = True
+        return handler.send_body(204, b"", ctype=None)
+
+
+def t_wazo(body):
+    op = body.get("op")
+    with STATE.lock:
+        if op == "login":
+            username = str(body.get("username", "alice"))
+            user = {"auth_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "wazo:" + username)),
+                    "username": None if body.get("no_username") else username,
+                    "tenant": "11111111-2222-4333-8444-555555555555",
+                    "acl": list(body.get("acl") or [])}
+            rec = wazo_new_token(user, int(body.get("expiration", 7200)))
+            out = {"token": rec["token"], "auth_id": user["auth_id"]}
+            if body.get("access_type") == "offline":
+                rt = str(uuid.uuid4())
+                WAZO["refresh"][rt] = {"user": user, "deleted": False,
+                                       "client_id": str(body.get("client_id", CLIENT_ID))}
+                out["refresh_token"] = rt
+            return out
+        if op == "expire":
+            rec = WAZO["tokens"].get(str(body.get("token")))
+            if rec:
+                rec["expires"] = STATE.now() - 1
+            return {"expired": bool(rec)}
+        if op == "delete_refresh":
+            ref = WAZO["refresh"].get(str(body.get("refresh_token")))
+            if ref:
+                ref["deleted"] = True
+            return {"deleted": bool(ref)}
+        if op == "refresh_state":
+            ref = WAZO["refresh"].get(str(body.get("refresh_token")))
+            return {"state": "unknown" if ref is None else
+                    "deleted" if ref["deleted"] else "active"}
+    raise BadRequest("op must be login, expire, delete_refresh or refresh_state")
+# --- end of wazo-auth mode ---------------------------------------------------------------
 
 
 def merge(base, overrides):
