@@ -19,6 +19,7 @@ Endpoints (client auth is HTTP Basic with host-fleet and the client_secret file)
   GET  /tokeninfo (token in Authorization: Bearer, X-Auth-Token or accessToken)
   GET  /kaizala/token (headers applicationId, applicationSecret, refreshToken)
   GET  /membership/{group}/{user} (Bearer = an access token of that group's chain)
+  /api/auth/0.1/... wazo-auth's token API (see "wazo-auth mode" below)
 Test controls (JSON in, JSON out, no auth):
   POST /test/mint, /test/opaque, /test/refresh_token, /test/revoke, /test/rotate,
        /test/fault, /test/mode, /test/membership, /test/check_refresh, /test/stats/reset
