@@ -31,7 +31,8 @@ need /usr/lib/x86_64-linux-gnu/libpam_wrapper.so libpam-wrapper
 need /usr/include/security/pam_appl.h libpam0g-dev
 need openssl openssl
 
-make -s all "$B/libkzauth_internal.a" || exit 1
+# relative to KZ_ROOT (we cd there): make knows build/..., not /abs/build/...
+make -s all build/libkzauth_internal.a || exit 1
 
 work=$(mktemp -d /tmp/kztoken-bench.XXXXXX)
 chmod 755 "$work"
