@@ -308,6 +308,8 @@ struct kz_key {
 	EVP_PKEY_CTX *vctx[6];	/* verify contexts for SHA-256/384/512, then
 				 * the same with PSS padding: set up on
 				 * first use and kept */
+	EVP_MD_CTX *ed_ctx;	/* Ed25519: initialised once, copied per
+				 * token (an init per token costs a fetch) */
 	unsigned char *secret;	/* HMAC */
 	size_t secret_len;
 };

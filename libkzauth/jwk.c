@@ -263,6 +263,7 @@ kz_key_clear(struct kz_key *key)
 	free(key->kid);
 	for (size_t i = 0; i < KZ_NELEM(key->vctx); i++)
 		EVP_PKEY_CTX_free(key->vctx[i]);
+	EVP_MD_CTX_free(key->ed_ctx);
 	EVP_PKEY_free(key->pkey);
 	if (key->secret != NULL) {
 		explicit_bzero(key->secret, key->secret_len);

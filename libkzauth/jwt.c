@@ -144,7 +144,9 @@ verify_ctx(struct kz_key *key, unsigned alg)
 }
 
 /* EdDSA signs the message itself (no pre-hash): a one-shot
- * EVP_DigestVerify with the key parsed once. */
+ * EVP_DigestVerify, on a copy of a context initialised once per key (a
+ * one-shot context cannot be reused, and an init per token costs a
+ * provider fetch). */
 static kz_verdict
 eddsa_verify(struct kz_key *key, const char *si, size_t si_len,
     const unsigned char *sig, size_t sig_len)
@@ -154,9 +156,18 @@ eddsa_verify(struct kz_key *key, const char *si, size_t si_len,
 
 	if (sig_len != 64)	/* Ed25519 */
 		return KZ_UNAUTHENTICATED;
-	if ((mc = EVP_MD_CTX_new()) == NULL)
-		return KZ_ERROR;
-	if (EVP_DigestVerifyInit(mc, NULL, NULL, NULL, key->pkey) != 1) {
+	if (key->ed_ctx == NULL) {
+		if ((key->ed_ctx = EVP_MD_CTX_new()) == NULL)
+			return KZ_ERROR;
+		if (EVP_DigestVerifyInit(key->ed_ctx, NULL, NULL, NULL,
+		    key->pkey) != 1) {
+			EVP_MD_CTX_free(key->ed_ctx);
+			key->ed_ctx = NULL;
+			return KZ_ERROR;
+		}
+	}
+	if ((mc = EVP_MD_CTX_new()) == NULL ||
+	    EVP_MD_CTX_copy_ex(mc, key->ed_ctx) != 1) {
 		EVP_MD_CTX_free(mc);
 		return KZ_ERROR;
 	}
