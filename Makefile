@@ -104,7 +104,7 @@ check-asan:
 demo: deps-test all
 	@bash tests/demo.sh
 
-bench: all
+bench: all $(B)/libkzauth_internal.a
 	@bash tests/bench/run.sh
 
 FUZZ_SECONDS ?= 60

@@ -27,8 +27,8 @@ struct key {
 };
 
 static const char *const validation_words[] = { "auto", "jwt", "introspect",
-	"tokeninfo", NULL };
-static const char *const style_words[] = { "oauth2", "kaizala", NULL };
+	"tokeninfo", "wazo", NULL };
+static const char *const style_words[] = { "oauth2", "kaizala", "wazo", NULL };
 static const char *const member_words[] = { "claims", "enrollment", NULL };
 static const char *const revcheck_words[] = { "none", "introspect", NULL };
 static const char *const header_words[] = { "Authorization", "X-Auth-Token",
@@ -59,6 +59,7 @@ static const struct key keys[] = {
 	P("issuer", T_STR, issuer, 0, 0),
 	P("audience", T_STRV, audience, 0, 0),
 	PE("validation", validation, validation_words),
+	P("wazo_url", T_URL, wazo_url, 0, 0),
 	P("algorithms", T_ALGS, algorithms, 0, 0),
 	P("jwks_url", T_URL, jwks_url, 0, 0),
 	P("discovery", T_URL, discovery, 0, 0),
@@ -73,6 +74,7 @@ static const struct key keys[] = {
 	PE("tokeninfo_header", tokeninfo_header, header_words),
 	P("token_url", T_URL, token_url, 0, 0),
 	PE("token_style", token_style, style_words),
+	P("allowed_hosts", T_STRV, allowed_hosts, 0, 0),
 	P("client_id", T_STR, client_id, 0, 0),
 	P("client_secret_file", T_STR, client_secret_file, 0, 0),
 	P("ca_file", T_STR, ca_file, 0, 0),
@@ -95,6 +97,7 @@ static const struct key keys[] = {
 	SV("provider", T_STR, provider, 0, 0),
 	SV("require_group", T_STRV, require_group, 0, 0),
 	SV("require_scope", T_STRV, require_scope, 0, 0),
+	SV("require_acl", T_STRV, require_acl, 0, 0),
 	SV("max_token_age", T_LONG, max_token_age, 0, YEAR),
 	SV("require_acr", T_STRV, require_acr, 0, 0),
 	SV("require_amr", T_STRV, require_amr, 0, 0),
@@ -309,8 +312,8 @@ set_value(struct parse *ps, const struct key *k, const char *value)
 
 			if (a == KZ_ALG_NONE) {
 				fail(ps, "[%s] %s: '%s' is not a supported "
-				    "algorithm (RS256/384/512, ES256/384/512, "
-				    "HS256/384/512)", sec, k->name, sv.v[i]);
+				    "algorithm (RS256/384/512, PS256/384/512, "
+				    "ES256/384/512, EdDSA, HS256/384/512)", sec, k->name, sv.v[i]);
 				kz_strv_free(&sv);
 				return 0;
 			}
@@ -401,9 +404,14 @@ reader(char *str, int num, void *stream)
 static int
 url_checks(struct parse *ps, struct kz_provider *p)
 {
+	for (size_t i = 0; i < p->allowed_hosts.n; i++)
+		if (kz_url_host_entry_ok(p->allowed_hosts.v[i]) != 0)
+			return fail(ps, "[provider %s] allowed_hosts: '%s' is "
+			    "not a host or host:port", p->name,
+			    p->allowed_hosts.v[i]);
 	const char *urls[] = { p->jwks_url, p->discovery, p->introspection_url,
 		p->revocation_url, p->tokeninfo_url, p->token_url,
-		p->membership_url, p->device_authorization_url };
+		p->membership_url, p->device_authorization_url, p->wazo_url };
 
 	for (size_t i = 0; i < KZ_NELEM(urls); i++)
 		if (urls[i] && kz_url_syntax_ok(urls[i], p->allow_http_loopback))
@@ -473,6 +481,13 @@ finish(struct parse *ps)
 		if (p->validation == KZ_VAL_TOKENINFO && !p->tokeninfo_url)
 			return fail(ps, "[provider %s]: validation = tokeninfo "
 			    "needs tokeninfo_url", p->name);
+		if ((p->validation == KZ_VAL_WAZO ||
+		    p->token_style == KZ_STYLE_WAZO) && !p->wazo_url)
+			return fail(ps, "[provider %s]: validation = wazo and "
+			    "token_style = wazo need wazo_url", p->name);
+		if (p->token_style == KZ_STYLE_WAZO && !p->client_id)
+			return fail(ps, "[provider %s]: token_style = wazo needs "
+			    "client_id (the refresh token's client)", p->name);
 		/* An introspection answer without a usable token_type (some
 		 * providers omit it for refresh tokens) can only be told
 		 * from a login by its audience. */
@@ -503,9 +518,18 @@ finish(struct parse *ps)
 	for (size_t i = 0; i < c->nservices; i++) {
 		struct kz_service *s = &c->services[i];
 
+		const struct kz_provider *sp;
+
 		if (s->provider && !kz_config_provider(c, s->provider))
 			return fail(ps, "[service %s] provider: no [provider %s]",
 			    s->name, s->provider);
+		/* only wazo-auth checks ACLs: anywhere else the requirement
+		 * would be silently unmet or silently ignored */
+		sp = kz_config_provider(c, s->provider ? s->provider :
+		    c->provider);
+		if (s->require_acl.n > 0 && sp->validation != KZ_VAL_WAZO)
+			return fail(ps, "[service %s] require_acl: needs a "
+			    "provider with validation = wazo", s->name);
 	}
 	return 1;
 }
@@ -579,6 +603,7 @@ provider_free(struct kz_provider *p)
 		&p->token_url, &p->client_id, &p->client_secret_file,
 		&p->ca_file, &p->username_claim, &p->user_map_file,
 		&p->groups_claim, &p->scope_claim, &p->membership_url,
+		&p->wazo_url,
 		&p->disc_jwks_url, &p->disc_introspection_url,
 		&p->disc_token_url, &p->disc_revocation_url,
 		&p->device_authorization_url, &p->device_client_id,
@@ -587,6 +612,7 @@ provider_free(struct kz_provider *p)
 	for (size_t i = 0; i < KZ_NELEM(strs); i++)
 		free(*strs[i]);
 	kz_strv_free(&p->audience);
+	kz_strv_free(&p->allowed_hosts);
 	kz_keyset_free(p->keys);
 }
 
@@ -604,6 +630,7 @@ kz_config_free(struct kz_config *c)
 		kz_strv_free(&c->services[i].require_scope);
 		kz_strv_free(&c->services[i].require_acr);
 		kz_strv_free(&c->services[i].require_amr);
+		kz_strv_free(&c->services[i].require_acl);
 	}
 	free(c->providers);
 	free(c->services);

@@ -36,9 +36,27 @@ check_shape(kz_ctx *ctx, const kz_request *req, kz_shape *shape,
  * offline_grace while the provider cannot answer.  The cache keeps the
  * validation of a token and the revocation check of a JWT apart, and
  * each provider's apart: kz_cache_get checks both on every read. */
+enum asked { INTROSPECTION, TOKENINFO, WAZO };
+
+static kz_verdict
+ask(kz_ctx *ctx, struct kz_provider *p, const kz_request *req,
+    enum asked who, bool jwt_valid, kz_result *res)
+{
+	switch (who) {
+	case TOKENINFO:
+		return kz_tokeninfo(ctx, p, req->token, req->token_len, res);
+	case WAZO:
+		return kz_wazo_validate(ctx, p, req->token, req->token_len,
+		    res);
+	default:
+		return kz_introspect(ctx, p, req->token, req->token_len,
+		    jwt_valid, res);
+	}
+}
+
 static kz_verdict
 remote(kz_ctx *ctx, struct kz_provider *p, const kz_request *req,
-    const char sha[65], bool tokeninfo, bool jwt_valid, kz_result *res)
+    const char sha[65], enum asked who, bool jwt_valid, kz_result *res)
 {
 	enum kz_cache_kind kind = jwt_valid ? KZ_CACHE_REVOCATION :
 	    KZ_CACHE_VALIDATION;
@@ -66,8 +84,7 @@ remote(kz_ctx *ctx, struct kz_provider *p, const kz_request *req,
 	if (hit == KZ_CACHE_MISS && !jwt_valid &&
 	    (v = kz_ratelimit_unknown(ctx, req->source, res)) != KZ_OK)
 		return v;
-	v = tokeninfo ? kz_tokeninfo(ctx, p, req->token, req->token_len, res) :
-	    kz_introspect(ctx, p, req->token, req->token_len, jwt_valid, res);
+	v = ask(ctx, p, req, who, jwt_valid, res);
 	if (v == KZ_OK || v == KZ_UNAUTHENTICATED) {
 		kz_cache_put(ctx, p->name, kind, sha, res);
 	} else if (v == KZ_UNAVAILABLE && hit == KZ_CACHE_STALE) {
@@ -93,9 +110,11 @@ route(kz_ctx *ctx, struct kz_provider *p, const kz_request *req,
 
 	switch (p->validation) {
 	case KZ_VAL_INTROSPECT:
-		return remote(ctx, p, req, sha, false, false, res);
+		return remote(ctx, p, req, sha, INTROSPECTION, false, res);
 	case KZ_VAL_TOKENINFO:
-		return remote(ctx, p, req, sha, true, false, res);
+		return remote(ctx, p, req, sha, TOKENINFO, false, res);
+	case KZ_VAL_WAZO:
+		return remote(ctx, p, req, sha, WAZO, false, res);
 	case KZ_VAL_JWT:
 		if (shape != KZ_SHAPE_JWT)
 			return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
@@ -109,9 +128,9 @@ route(kz_ctx *ctx, struct kz_provider *p, const kz_request *req,
 	    (p->jwks_file || p->jwks_url || p->discovery || p->hmac_secret_file))
 		return kz_jwt_validate(ctx, p, req->token, req->token_len, res);
 	if (can_introspect)
-		return remote(ctx, p, req, sha, false, false, res);
+		return remote(ctx, p, req, sha, INTROSPECTION, false, res);
 	if (p->tokeninfo_url)
-		return remote(ctx, p, req, sha, true, false, res);
+		return remote(ctx, p, req, sha, TOKENINFO, false, res);
 	return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 	    "[provider %s] has no way to check this kind of token", p->name);
 }
@@ -227,11 +246,17 @@ decide(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
 		    "jti on the local denylist");
 	if (v == KZ_OK && shape == KZ_SHAPE_JWT &&
 	    res->id.source == KZ_SRC_JWT && p->revocation_introspect &&
-	    (v = remote(ctx, p, req, sha, false, true, res)) != KZ_OK)
+	    (v = remote(ctx, p, req, sha, INTROSPECTION, true, res)) != KZ_OK)
 		return v;
 	if ((bound = kz_bind_user(ctx, p, req->user, res)) != KZ_OK)
 		return bound;
 	if (v == KZ_FORBIDDEN)
+		return v;
+	/* wazo-auth judges ACLs itself, asked only now that the user is
+	 * bound (a 403 is then a verdict about this user) */
+	if (p->validation == KZ_VAL_WAZO && svc && svc->require_acl.n > 0 &&
+	    (v = kz_wazo_acl(ctx, p, req->token, req->token_len,
+	    &svc->require_acl, res)) != KZ_OK)
 		return v;
 	return kz_authorize(ctx, p, svc, res);
 }

@@ -100,7 +100,8 @@ check_provider(struct doc *d, struct kz_provider *p)
 
 	req.url = p->discovery ? p->discovery : p->jwks_url ? p->jwks_url :
 	    p->token_url ? p->token_url : p->introspection_url ?
-	    p->introspection_url : p->tokeninfo_url;
+	    p->introspection_url : p->tokeninfo_url ? p->tokeninfo_url :
+	    p->wazo_url;
 	snprintf(check, sizeof(check), "reach %s", p->name);
 	if (req.url == NULL) {
 		report(d, 0, KZ_OK, check, "no URL to reach (pinned keys only)");

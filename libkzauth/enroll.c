@@ -519,6 +519,37 @@ kz_enrollment_get(kz_ctx *ctx, const char *name, kz_enrollment_info *info,
 }
 
 kz_verdict
+kz_enrollment_client_id(kz_ctx *ctx, const char *name, char *buf, size_t len,
+    kz_result *res)
+{
+	struct kz_provider *p;
+	struct kz_enr e;
+	char err[512];
+	int rc;
+
+	memset(res, 0, sizeof(*res));
+	if (len > 0)
+		buf[0] = '\0';
+	if ((rc = kz_store_load(ctx, name, &e, err, sizeof(err))) < 0)
+		return store_error(res, err);
+	if (rc == 0)
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "no enrollment named "
+		    "%s", name);
+	p = kz_config_provider(ctx->cfg, e.provider);
+	if (p == NULL) {
+		kz_set(res, KZ_ERROR, KZ_R_CONFIG, "enrollment %s names "
+		    "provider %s, which the configuration lacks", name,
+		    e.provider);
+		kz_enr_clear(&e);
+		return KZ_ERROR;
+	}
+	if (p->client_id != NULL && strlen(p->client_id) < len)
+		snprintf(buf, len, "%s", p->client_id);
+	kz_enr_clear(&e);
+	return KZ_OK;
+}
+
+kz_verdict
 kz_enrollment_list(kz_ctx *ctx, kz_enrollment_info **out, size_t *n,
     kz_result *res)
 {
@@ -584,6 +615,8 @@ revoke_remote(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	size_t blen = 0;
 	kz_verdict v;
 
+	if (p->token_style == KZ_STYLE_WAZO)
+		return kz_wazo_revoke(ctx, p, e, res);
 	req.url = p->revocation_url;
 	if (req.url == NULL && p->discovery != NULL &&
 	    kz_discover(ctx, p, res) == KZ_OK)

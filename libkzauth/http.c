@@ -305,8 +305,9 @@ static int
 request_clean(const struct kz_http_req *req, char *err, size_t errlen)
 {
 	if (req->method == NULL || (strcmp(req->method, "GET") != 0 &&
-	    strcmp(req->method, "POST") != 0)) {
-		snprintf(err, errlen, "HTTP method not GET or POST");
+	    strcmp(req->method, "POST") != 0 &&
+	    strcmp(req->method, "DELETE") != 0)) {
+		snprintf(err, errlen, "HTTP method not GET, POST or DELETE");
 		return -1;
 	}
 	if (req->basic_user != NULL && has_control(req->basic_user)) {
@@ -415,6 +416,10 @@ kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
 		    (long)(req->body ? req->body_len : 0));
 	} else {
 		h->easy_setopt(h->curl, CURLOPT_HTTPGET, 1L);
+		/* wazo-auth revokes with DELETE (no body) */
+		if (strcmp(req->method, "DELETE") == 0)
+			h->easy_setopt(h->curl, CURLOPT_CUSTOMREQUEST,
+			    "DELETE");
 	}
 
 	rc = h->easy_perform(h->curl);
@@ -433,7 +438,9 @@ kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
 		resp->status = 0;
 		return -1;
 	}
-	kz_debug(ctx, "http %s %s -> %ld (%zu bytes)", req->method, req->url,
+	/* a URL with a token in its path (wazo) is never logged */
+	kz_debug(ctx, "http %s %s -> %ld (%zu bytes)", req->method,
+	    req->url_secret ? "(URL holds a token: not logged)" : req->url,
 	    resp->status, resp->body_len);
 	return 0;
 }

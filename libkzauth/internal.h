@@ -24,8 +24,9 @@
 
 /* ---- configuration (config.c) ---- */
 
-enum kz_validation { KZ_VAL_AUTO, KZ_VAL_JWT, KZ_VAL_INTROSPECT, KZ_VAL_TOKENINFO };
-enum kz_token_style { KZ_STYLE_OAUTH2, KZ_STYLE_KAIZALA };
+enum kz_validation { KZ_VAL_AUTO, KZ_VAL_JWT, KZ_VAL_INTROSPECT, KZ_VAL_TOKENINFO,
+	KZ_VAL_WAZO };
+enum kz_token_style { KZ_STYLE_OAUTH2, KZ_STYLE_KAIZALA, KZ_STYLE_WAZO };
 enum kz_membership { KZ_MEMBER_CLAIMS, KZ_MEMBER_ENROLLMENT };
 #define KZ_XFORM_STRIP_DOMAIN 1u
 #define KZ_XFORM_LOWERCASE 2u
@@ -36,10 +37,15 @@ enum kz_alg {
 	KZ_ALG_RS256 = 1u << 0, KZ_ALG_RS384 = 1u << 1, KZ_ALG_RS512 = 1u << 2,
 	KZ_ALG_ES256 = 1u << 3, KZ_ALG_ES384 = 1u << 4, KZ_ALG_ES512 = 1u << 5,
 	KZ_ALG_HS256 = 1u << 6, KZ_ALG_HS384 = 1u << 7, KZ_ALG_HS512 = 1u << 8,
+	KZ_ALG_PS256 = 1u << 9, KZ_ALG_PS384 = 1u << 10, KZ_ALG_PS512 = 1u << 11,
+	KZ_ALG_EDDSA = 1u << 12,
 };
-#define KZ_ALG_RSA (KZ_ALG_RS256 | KZ_ALG_RS384 | KZ_ALG_RS512)
+/* RSA-PSS (PS*) signs with the same RSA keys as PKCS#1 v1.5 (RS*). */
+#define KZ_ALG_PSS (KZ_ALG_PS256 | KZ_ALG_PS384 | KZ_ALG_PS512)
+#define KZ_ALG_RSA (KZ_ALG_RS256 | KZ_ALG_RS384 | KZ_ALG_RS512 | KZ_ALG_PSS)
 #define KZ_ALG_EC (KZ_ALG_ES256 | KZ_ALG_ES384 | KZ_ALG_ES512)
 #define KZ_ALG_HMAC (KZ_ALG_HS256 | KZ_ALG_HS384 | KZ_ALG_HS512)
+#define KZ_ALG_OKP KZ_ALG_EDDSA	/* Ed25519 keys (RFC 8037) */
 
 struct kz_strv {
 	char **v;
@@ -53,6 +59,7 @@ struct kz_provider {
 	char *issuer;
 	struct kz_strv audience;
 	enum kz_validation validation;
+	char *wazo_url;		/* wazo-auth API base (DESIGN §14) */
 	unsigned algorithms;
 	char *jwks_url, *discovery, *jwks_file;
 	long jwks_max_age, jwks_refetch_interval;
@@ -62,6 +69,7 @@ struct kz_provider {
 	char *tokeninfo_url, *tokeninfo_header;
 	char *token_url;
 	enum kz_token_style token_style;
+	struct kz_strv allowed_hosts;	/* where a move may go (§5) */
 	char *client_id, *client_secret_file, *ca_file;
 	bool allow_http_loopback;
 	char *username_claim;
@@ -90,6 +98,7 @@ struct kz_service {
 	char *provider;
 	struct kz_strv require_group;	/* any of */
 	struct kz_strv require_scope;	/* all of */
+	struct kz_strv require_acl;	/* all of, asked of wazo-auth */
 	long max_token_age;		/* 0: no limit */
 	struct kz_strv require_acr;	/* any of */
 	struct kz_strv require_amr;	/* all of */
@@ -248,8 +257,9 @@ KZ_HIDDEN bool kz_b64url_segment_ok(const char *s, size_t n);
 /* ---- HTTP with the decision deadline (http.c) ---- */
 
 struct kz_http_req {
-	const char *method;		/* "GET" or "POST" */
+	const char *method;		/* "GET", "POST" or "DELETE" */
 	const char *url;
+	bool url_secret;		/* holds a token: never logged */
 	const char *ca_file;
 	bool allow_http_loopback;
 	const char *basic_user;		/* HTTP Basic auth, or NULL */
@@ -284,6 +294,13 @@ KZ_HIDDEN int kz_form_add(char **buf, size_t *len, const char *key,
  * libcurl-free half, for config parsing on the fast path. */
 KZ_HIDDEN int kz_url_allowed(const char *url, bool allow_http_loopback);
 KZ_HIDDEN int kz_url_syntax_ok(const char *url, bool allow_http_loopback);
+/* 0 when url (syntax as above) stays on the scheme, host and port of
+ * base, or goes to a host of allowed ("host" or "host:port") on that
+ * scheme: where a provider may move us (308, endpointUrl, discovery). */
+KZ_HIDDEN int kz_url_same_site(const char *url, const char *base,
+    const struct kz_strv *allowed, bool allow_http_loopback);
+/* 0 when entry is a usable allowed_hosts item. */
+KZ_HIDDEN int kz_url_host_entry_ok(const char *entry);
 /* dlopen()s libcurl.so.4 (NODELETE) after kz_setuid_env_scrub(); NULL
  * when it cannot, or when the environment could not be cleaned. */
 KZ_HIDDEN void *kz_curl_dlopen(void);
@@ -295,11 +312,14 @@ KZ_HIDDEN int kz_setuid_env_scrub(void);
 
 struct kz_key {
 	char *kid;
-	unsigned family;	/* KZ_ALG_RSA, KZ_ALG_EC or KZ_ALG_HMAC */
+	unsigned family;	/* KZ_ALG_RSA, _EC, _OKP or _HMAC */
 	unsigned alg;		/* alg the JWK pins, or 0 */
-	EVP_PKEY *pkey;		/* RSA/EC */
-	EVP_PKEY_CTX *vctx[3];	/* verify contexts for SHA-256/384/512,
-				 * set up on first use and kept */
+	EVP_PKEY *pkey;		/* RSA/EC/Ed25519 */
+	EVP_PKEY_CTX *vctx[6];	/* verify contexts for SHA-256/384/512, then
+				 * the same with PSS padding: set up on
+				 * first use and kept */
+	EVP_MD_CTX *ed_ctx;	/* Ed25519: initialised once, copied per
+				 * token (an init per token costs a fetch) */
 	unsigned char *secret;	/* HMAC */
 	size_t secret_len;
 };
@@ -344,6 +364,22 @@ KZ_HIDDEN kz_verdict kz_introspect(kz_ctx *ctx, struct kz_provider *p,
     const char *tok, size_t len, bool jwt_already_valid, kz_result *res);
 KZ_HIDDEN kz_verdict kz_tokeninfo(kz_ctx *ctx, struct kz_provider *p,
     const char *tok, size_t len, kz_result *res);
+/* wazo-auth (wazo.c, DESIGN §14).  The token travels in the URL path,
+ * percent-encoded; no URL holding it is ever logged. */
+KZ_HIDDEN kz_verdict kz_wazo_validate(kz_ctx *ctx, struct kz_provider *p,
+    const char *tok, size_t len, kz_result *res);
+/* The service's require_acl, asked only once the user is bound. */
+KZ_HIDDEN kz_verdict kz_wazo_acl(kz_ctx *ctx, struct kz_provider *p,
+    const char *tok, size_t len, const struct kz_strv *acl, kz_result *res);
+/* {wazo_url}/PREFIX{escaped token}SUFFIX, malloc'd (a secret). */
+KZ_HIDDEN char *kz_wazo_token_url(const struct kz_provider *p,
+    const char *prefix, const char *tok, size_t len, const char *suffix);
+/* "YYYY-MM-DDTHH:MM:SS[.ffffff]" (UTC, no zone) as epoch seconds; -1. */
+KZ_HIDDEN int64_t kz_wazo_time(const char *s);
+struct kz_enr;
+/* Revokes a wazo enrollment's refresh token and last access token. */
+KZ_HIDDEN kz_verdict kz_wazo_revoke(kz_ctx *ctx, struct kz_provider *p,
+    struct kz_enr *e, kz_result *res);
 /* Fills identity fields from a JSON claims object (JWT or introspection). */
 KZ_HIDDEN int kz_identity_from_claims(struct kz_provider *p, json_t *claims,
     bool provider_answer, kz_identity *id, kz_result *res);
@@ -435,6 +471,7 @@ struct kz_enr {
 	int64_t refresh_exp, access_exp, access_iat;
 	char *endpoint_url;	/* API base (Kaizala endpointUrl) */
 	char *token_url;	/* set when the token service moved (308) */
+	char *token_url_from;	/* the configured URL that move was from */
 	int64_t enrolled_at, last_refresh, retry_after_until;
 	kz_enr_state state;
 	char message[200];

@@ -159,6 +159,36 @@ out:
 	return rc;
 }
 
+/* RFC 8037: an OKP key; only Ed25519 signs JWTs we accept. */
+static int
+okp_key(json_t *jwk, struct kz_key *key, char *err, size_t errlen)
+{
+	const char *crv = kz_json_str(jwk, "crv");
+	unsigned char *x = NULL;
+	size_t xlen = 0;
+
+	if (crv == NULL || strcmp(crv, "Ed25519") != 0) {
+		snprintf(err, errlen, "OKP curve %s not supported",
+		    crv ? crv : "(none)");
+		return -1;
+	}
+	if (kz_json_str(jwk, "d") != NULL) {
+		snprintf(err, errlen, "OKP JWK carries a private key");
+		return -1;
+	}
+	if (b64_field(jwk, "x", &x, &xlen) != 0 || xlen != 32 ||
+	    (key->pkey = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+	    x, xlen)) == NULL) {
+		free(x);
+		snprintf(err, errlen, "Ed25519 key without a valid x");
+		return -1;
+	}
+	free(x);
+	key->family = KZ_ALG_OKP;
+	key->alg = KZ_ALG_EDDSA;
+	return 0;
+}
+
 int
 kz_jwk_to_key(json_t *jwk, struct kz_key *key, char *err, size_t errlen)
 {
@@ -186,6 +216,8 @@ kz_jwk_to_key(json_t *jwk, struct kz_key *key, char *err, size_t errlen)
 		rc = rsa_key(jwk, key, err, errlen);
 	else if (strcmp(kty, "EC") == 0)
 		rc = ec_key(jwk, key, err, errlen);
+	else if (strcmp(kty, "OKP") == 0)
+		rc = okp_key(jwk, key, err, errlen);
 	else {
 		snprintf(err, errlen, "JWK type %s not supported", kty);
 		return -1;
@@ -231,6 +263,7 @@ kz_key_clear(struct kz_key *key)
 	free(key->kid);
 	for (size_t i = 0; i < KZ_NELEM(key->vctx); i++)
 		EVP_PKEY_CTX_free(key->vctx[i]);
+	EVP_MD_CTX_free(key->ed_ctx);
 	EVP_PKEY_free(key->pkey);
 	if (key->secret != NULL) {
 		explicit_bzero(key->secret, key->secret_len);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 
 #include "internal.h"
 
@@ -67,6 +68,37 @@ set_str(char **dst, const char *src)
 }
 
 /* Reads the cache file: keys, fetch times and discovered endpoints. */
+/* The endpoints a discovery document (or its cached copy) names, each only
+ * when it lives on the discovery URL's scheme, host and port or on a host
+ * of allowed_hosts (DESIGN §5): a document that points elsewhere would
+ * receive our client secret and the users' tokens.  Endpoints already
+ * known are kept. */
+static void
+disc_endpoints(kz_ctx *ctx, struct kz_provider *p, json_t *doc)
+{
+	static const char *const names[] = { "jwks_uri",
+		"introspection_endpoint", "token_endpoint",
+		"revocation_endpoint", "device_authorization_endpoint" };
+	char **fields[] = { &p->disc_jwks_url, &p->disc_introspection_url,
+		&p->disc_token_url, &p->disc_revocation_url,
+		&p->disc_device_url };
+
+	for (size_t i = 0; i < KZ_NELEM(names); i++) {
+		const char *url = kz_json_str(doc, names[i]);
+
+		if (url == NULL || *fields[i] != NULL)
+			continue;
+		if (kz_url_same_site(url, p->discovery, &p->allowed_hosts,
+		    p->allow_http_loopback) == 0)
+			set_str(fields[i], url);
+		else
+			kz_log(ctx, LOG_WARNING, "provider=%s: discovery names "
+			    "a %s that is not on the discovery URL's host nor "
+			    "in allowed_hosts; it is not used", p->name,
+			    names[i]);
+	}
+}
+
 static struct kz_keyset *
 cache_read(kz_ctx *ctx, struct kz_provider *p)
 {
@@ -92,22 +124,8 @@ cache_read(kz_ctx *ctx, struct kz_provider *p)
 	/* Endpoints found by discovery are kept only for the discovery URL
 	 * they came from: the configuration may have changed since. */
 	if (p->discovery && kz_json_str(root, "discovery") &&
-	    strcmp(kz_json_str(root, "discovery"), p->discovery) == 0) {
-		if (!p->disc_jwks_url)
-			set_str(&p->disc_jwks_url, kz_json_str(root, "jwks_uri"));
-		if (!p->disc_introspection_url)
-			set_str(&p->disc_introspection_url,
-			    kz_json_str(root, "introspection_endpoint"));
-		if (!p->disc_token_url)
-			set_str(&p->disc_token_url,
-			    kz_json_str(root, "token_endpoint"));
-		if (!p->disc_revocation_url)
-			set_str(&p->disc_revocation_url,
-			    kz_json_str(root, "revocation_endpoint"));
-		if (!p->disc_device_url)
-			set_str(&p->disc_device_url,
-			    kz_json_str(root, "device_authorization_endpoint"));
-	}
+	    strcmp(kz_json_str(root, "discovery"), p->discovery) == 0)
+		disc_endpoints(ctx, p, root);
 	jwks = json_object_get(root, "jwks");
 	if (json_is_object(jwks) && fetched > 0 &&
 	    (txt = json_dumps(jwks, JSON_COMPACT))) {
@@ -207,13 +225,7 @@ kz_discover(kz_ctx *ctx, struct kz_provider *p, kz_result *res)
 		json_decref(doc);
 		return v;
 	}
-	set_str(&p->disc_jwks_url, kz_json_str(doc, "jwks_uri"));
-	set_str(&p->disc_introspection_url,
-	    kz_json_str(doc, "introspection_endpoint"));
-	set_str(&p->disc_token_url, kz_json_str(doc, "token_endpoint"));
-	set_str(&p->disc_revocation_url, kz_json_str(doc, "revocation_endpoint"));
-	set_str(&p->disc_device_url,
-	    kz_json_str(doc, "device_authorization_endpoint"));
+	disc_endpoints(ctx, p, doc);
 	p->disc_fetched = true;
 	json_decref(doc);
 	return KZ_OK;

@@ -29,7 +29,9 @@ static const struct {
 	{ "RS512", KZ_ALG_RS512 }, { "ES256", KZ_ALG_ES256 },
 	{ "ES384", KZ_ALG_ES384 }, { "ES512", KZ_ALG_ES512 },
 	{ "HS256", KZ_ALG_HS256 }, { "HS384", KZ_ALG_HS384 },
-	{ "HS512", KZ_ALG_HS512 },
+	{ "HS512", KZ_ALG_HS512 }, { "PS256", KZ_ALG_PS256 },
+	{ "PS384", KZ_ALG_PS384 }, { "PS512", KZ_ALG_PS512 },
+	{ "EdDSA", KZ_ALG_EDDSA },
 };
 
 /* Exact, case-sensitive names (RFC 7518): "none", "None", "nOnE" and every
@@ -61,15 +63,20 @@ kz_alg_family(unsigned alg)
 		return KZ_ALG_EC;
 	if (alg & KZ_ALG_HMAC)
 		return KZ_ALG_HMAC;
+	if (alg & KZ_ALG_OKP)
+		return KZ_ALG_OKP;
 	return 0;
 }
+
+#define SHA256_ALGS (KZ_ALG_RS256 | KZ_ALG_PS256 | KZ_ALG_ES256 | KZ_ALG_HS256)
+#define SHA384_ALGS (KZ_ALG_RS384 | KZ_ALG_PS384 | KZ_ALG_ES384 | KZ_ALG_HS384)
 
 static const EVP_MD *
 alg_md(unsigned alg)
 {
-	if (alg & (KZ_ALG_RS256 | KZ_ALG_ES256 | KZ_ALG_HS256))
+	if (alg & SHA256_ALGS)
 		return EVP_sha256();
-	if (alg & (KZ_ALG_RS384 | KZ_ALG_ES384 | KZ_ALG_HS384))
+	if (alg & SHA384_ALGS)
 		return EVP_sha384();
 	return EVP_sha512();
 }
@@ -110,23 +117,64 @@ ec_sig_len(unsigned alg)
 static EVP_PKEY_CTX *
 verify_ctx(struct kz_key *key, unsigned alg)
 {
-	int i = (alg & (KZ_ALG_RS256 | KZ_ALG_ES256)) ? 0 :
-	    (alg & (KZ_ALG_RS384 | KZ_ALG_ES384)) ? 1 : 2;
+	bool pss = (alg & KZ_ALG_PSS) != 0;
+	int i = ((alg & SHA256_ALGS) ? 0 : (alg & SHA384_ALGS) ? 1 : 2) +
+	    (pss ? 3 : 0);
 	EVP_PKEY_CTX *c = key->vctx[i];
 
 	if (c != NULL)
 		return c;
 	if ((c = EVP_PKEY_CTX_new_from_pkey(NULL, key->pkey, NULL)) == NULL)
 		return NULL;
+	/* RFC 7518 3.5: PSS with MGF1 of the same hash, and a salt as long
+	 * as the hash (not "any length", which would accept what the RFC
+	 * does not) */
 	if (EVP_PKEY_verify_init(c) <= 0 ||
 	    (key->family == KZ_ALG_RSA &&
-	    EVP_PKEY_CTX_set_rsa_padding(c, RSA_PKCS1_PADDING) <= 0) ||
-	    EVP_PKEY_CTX_set_signature_md(c, alg_md(alg)) <= 0) {
+	    EVP_PKEY_CTX_set_rsa_padding(c, pss ? RSA_PKCS1_PSS_PADDING :
+	    RSA_PKCS1_PADDING) <= 0) ||
+	    EVP_PKEY_CTX_set_signature_md(c, alg_md(alg)) <= 0 ||
+	    (pss && (EVP_PKEY_CTX_set_rsa_mgf1_md(c, alg_md(alg)) <= 0 ||
+	    EVP_PKEY_CTX_set_rsa_pss_saltlen(c, RSA_PSS_SALTLEN_DIGEST) <= 0))) {
 		EVP_PKEY_CTX_free(c);
 		return NULL;
 	}
 	key->vctx[i] = c;
 	return c;
+}
+
+/* EdDSA signs the message itself (no pre-hash): a one-shot
+ * EVP_DigestVerify, on a copy of a context initialised once per key (a
+ * one-shot context cannot be reused, and an init per token costs a
+ * provider fetch). */
+static kz_verdict
+eddsa_verify(struct kz_key *key, const char *si, size_t si_len,
+    const unsigned char *sig, size_t sig_len)
+{
+	EVP_MD_CTX *mc;
+	int ok;
+
+	if (sig_len != 64)	/* Ed25519 */
+		return KZ_UNAUTHENTICATED;
+	if (key->ed_ctx == NULL) {
+		if ((key->ed_ctx = EVP_MD_CTX_new()) == NULL)
+			return KZ_ERROR;
+		if (EVP_DigestVerifyInit(key->ed_ctx, NULL, NULL, NULL,
+		    key->pkey) != 1) {
+			EVP_MD_CTX_free(key->ed_ctx);
+			key->ed_ctx = NULL;
+			return KZ_ERROR;
+		}
+	}
+	if ((mc = EVP_MD_CTX_new()) == NULL ||
+	    EVP_MD_CTX_copy_ex(mc, key->ed_ctx) != 1) {
+		EVP_MD_CTX_free(mc);
+		return KZ_ERROR;
+	}
+	ok = EVP_DigestVerify(mc, sig, sig_len, (const unsigned char *)si,
+	    si_len) == 1;
+	EVP_MD_CTX_free(mc);
+	return ok ? KZ_OK : KZ_UNAUTHENTICATED;
 }
 
 kz_verdict
@@ -151,8 +199,10 @@ kz_jwt_verify_sig(struct kz_key *key, unsigned alg, const char *si,
 		explicit_bzero(mac, sizeof(mac));
 		return ok ? KZ_OK : KZ_UNAUTHENTICATED;
 	}
-	if (key->pkey == NULL)
+	if (key->pkey == NULL || key->family != kz_alg_family(alg))
 		return KZ_UNAUTHENTICATED;
+	if (alg == KZ_ALG_EDDSA)
+		return eddsa_verify(key, si, si_len, sig, sig_len);
 	if (kz_alg_family(alg) == KZ_ALG_EC) {
 		if (sig_len != ec_sig_len(alg))
 			return KZ_UNAUTHENTICATED;

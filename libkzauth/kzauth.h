@@ -279,6 +279,11 @@ kz_verdict kz_enrollment_refresh(kz_ctx *ctx, const char *name,
  * kz_free_secret(). */
 kz_verdict kz_enrollment_token(kz_ctx *ctx, const char *name,
     unsigned flags, char **token, kz_result *res);
+/* The client_id of enrollment NAME's provider, copied into buf (for
+ * `kztoken exec`, the OAUTH_CLIENT_ID of the OAuth2 connector scheme);
+ * buf is empty when the provider names none. */
+kz_verdict kz_enrollment_client_id(kz_ctx *ctx, const char *name, char *buf,
+    size_t len, kz_result *res);
 /* RFC 7009 at revocation_url unless local_only, then removes it. */
 kz_verdict kz_enrollment_revoke(kz_ctx *ctx, const char *name,
     int local_only, kz_result *res);

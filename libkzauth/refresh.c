@@ -1,7 +1,8 @@
 /*
  * refresh.c - trading an enrolled refresh token for an access token, in
- * the provider's dialect (DESIGN.md section 5): `oauth2` (RFC 6749 6) or
- * `kaizala` (GET with the secrets in headers).
+ * the provider's dialect (DESIGN.md section 5): `oauth2` (RFC 6749 6),
+ * `kaizala` (GET with the secrets in headers) or `wazo` (a JSON POST to
+ * wazo-auth's /token, DESIGN.md section 14).
  *
  * Rules this file keeps:
  * - a rotated refresh token is adopted into the enrollment as soon as it
@@ -234,17 +235,48 @@ transient(struct kz_enr *e, const struct kz_http_resp *r, kz_result *res)
 	return v;
 }
 
+/* The token service the configuration names (token_url, or discovery's
+ * token_endpoint): what every move is measured against. */
 static const char *
-token_url(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
-    kz_result *res)
+configured_token_url(kz_ctx *ctx, struct kz_provider *p, kz_result *res)
 {
-	if (e->token_url != NULL)
-		return e->token_url;
 	if (p->token_url != NULL)
 		return p->token_url;
 	if (p->discovery != NULL && kz_discover(ctx, p, res) == KZ_OK)
 		return p->disc_token_url;
 	return NULL;
+}
+
+static void
+forget_move(struct kz_enr *e)
+{
+	free(e->token_url);
+	free(e->token_url_from);
+	e->token_url = e->token_url_from = NULL;
+}
+
+/* Where to send the refresh: a move kept with the enrollment stands only
+ * while the configured URL it came from is still the configured one and
+ * the move still goes where moves may go (a store written before that
+ * rule, or before the admin fixed kztoken.conf, must not steer us).
+ * *conf is the configured URL. */
+static const char *
+token_url(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
+    const char **conf, kz_result *res)
+{
+	if ((*conf = configured_token_url(ctx, p, res)) == NULL)
+		return NULL;
+	if (e->token_url != NULL && (e->token_url_from == NULL ||
+	    strcmp(e->token_url_from, *conf) != 0 ||
+	    kz_url_same_site(e->token_url, *conf, &p->allowed_hosts,
+	    p->allow_http_loopback) != 0)) {
+		kz_log(ctx, LOG_NOTICE, "enrollment=%s provider=%s: the moved "
+		    "token service URL kept with it is dropped (token_url "
+		    "changed, or the move is not to an allowed host)", e->name,
+		    p->name);
+		forget_move(e);
+	}
+	return e->token_url != NULL ? e->token_url : *conf;
 }
 
 static enum outcome
@@ -261,9 +293,10 @@ oauth2(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	size_t blen = 0;
 	int64_t life = 0, rlife = 0;
 	json_t *ans = NULL;
+	const char *conf;
 	bool rotated;
 
-	if ((req.url = token_url(ctx, p, e, res)) == NULL) {
+	if ((req.url = token_url(ctx, p, e, &conf, res)) == NULL) {
 		*v = kz_set(res, KZ_ERROR, KZ_R_CONFIG, "[provider %s]: no "
 		    "token_url", p->name);
 		return DONE;
@@ -327,36 +360,88 @@ out:
 	return out;
 }
 
-/* Kaizala answers 308 with the new endpoint; its token service lives at
- * "<endpoint>/token" from then on. */
+/* A URL a provider names (Location, endpointUrl) may be used only where
+ * the configured one lives, or on an allowed host; a refusal is logged
+ * with the host it named, never more of it. */
+static bool
+may_go(kz_ctx *ctx, struct kz_provider *p, const struct kz_enr *e,
+    const char *what, const char *to, const char *conf)
+{
+	const char *auth = strstr(to, "://");
+	size_t shown;
+
+	if (strlen(to) <= 1024 && kz_url_same_site(to, conf,
+	    &p->allowed_hosts, p->allow_http_loopback) == 0)
+		return true;
+	auth = auth != NULL ? auth + 3 : to;
+	shown = (size_t)(auth - to) + strcspn(auth, "/?#");
+	kz_log(ctx, LOG_WARNING, "enrollment=%s provider=%s: refused %s to "
+	    "%.*s: not the host of the configured token service nor in "
+	    "allowed_hosts; nothing was sent there", e->name, p->name, what,
+	    (int)(shown > 120 ? 120 : shown), to);
+	return false;
+}
+
+/* A Location that is an absolute path ("/x") is on the origin of the
+ * request that got it; anything else must be an absolute URL. */
+static char *
+resolve_location(const char *loc, const char *req_url)
+{
+	const char *auth;
+	char *out = NULL;
+
+	if (loc[0] != '/' || loc[1] == '/')
+		return strdup(loc);
+	if ((auth = strstr(req_url, "://")) == NULL)
+		return NULL;
+	auth += 3;
+	if (asprintf(&out, "%.*s%s", (int)(auth - req_url + strcspn(auth,
+	    "/?")), req_url, loc) < 0)
+		return NULL;
+	return out;
+}
+
+/* Kaizala answers 308 when the endpoint moved: its Location is the new
+ * URL of the very request that got it (RFC 9110 15.4.9), kept for later
+ * refreshes; a body's endpointUrl is the new API base.  True when the
+ * move is taken (the request is repeated there); false leaves e as it
+ * was. */
 static bool
 moved(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e, json_t *ans,
-    const struct kz_http_resp *r)
+    const struct kz_http_resp *r, const char *req_url, const char *conf)
 {
-	const char *to = ans ? kz_json_str(ans, "endpointUrl") : NULL;
-	char *tu = NULL, *ep;
-	size_t n;
+	const char *ep = ans ? kz_json_str(ans, "endpointUrl") : NULL;
+	char *to, *from;
 
-	if (to == NULL)
-		to = r->location;
-	if (to == NULL || strlen(to) > 200 ||
-	    kz_url_allowed(to, p->allow_http_loopback) != 0)
+	if (r->location == NULL ||
+	    (to = resolve_location(r->location, req_url)) == NULL)
 		return false;
-	n = strlen(to);
-	while (n > 0 && to[n - 1] == '/')
-		n--;
-	if ((ep = strndup(to, n)) == NULL ||
-	    asprintf(&tu, "%s/token", ep) < 0) {
-		free(ep);
+	if (!may_go(ctx, p, e, "a 308 move of the token service", to, conf) ||
+	    (from = strdup(conf)) == NULL) {
+		free(to);
 		return false;
 	}
-	free(e->endpoint_url);
-	free(e->token_url);
-	e->endpoint_url = ep;
-	e->token_url = tu;
-	kz_log(ctx, LOG_NOTICE, "enrollment=%s provider=%s: endpoint moved "
-	    "(308) to %s", e->name, p->name, ep);
+	forget_move(e);
+	e->token_url = to;
+	e->token_url_from = from;
+	if (ep != NULL && may_go(ctx, p, e, "the endpointUrl of a 308", ep,
+	    conf)) {
+		free(e->endpoint_url);
+		e->endpoint_url = strdup(ep);
+	}
+	kz_log(ctx, LOG_NOTICE, "enrollment=%s provider=%s: the token service "
+	    "moved (308); its new URL is kept with the enrollment", e->name,
+	    p->name);
 	return true;
+}
+
+static kz_verdict
+move_refused(struct kz_enr *e, kz_result *res)
+{
+	return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR, "enrollment "
+	    "%s: the token service answered 308 to a place kztoken may not "
+	    "go (no Location, or a host outside token_url's and "
+	    "allowed_hosts); nothing was sent there", e->name);
 }
 
 static enum outcome
@@ -372,9 +457,9 @@ kaizala(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 	enum outcome out = DONE;
 	int64_t ms = 0;
 	json_t *ans = NULL;
-	const char *code;
+	const char *code, *conf;
 
-	if ((req.url = token_url(ctx, p, e, res)) == NULL) {
+	if ((req.url = token_url(ctx, p, e, &conf, res)) == NULL) {
 		*v = kz_set(res, KZ_ERROR, KZ_R_CONFIG, "[provider %s]: no "
 		    "token_url", p->name);
 		return DONE;
@@ -412,8 +497,8 @@ kaizala(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 		bool rotated = adopt_refresh_token(ctx, e, kz_json_str(ans,
 		    "refreshToken"));
 
-		if (ep != NULL && strlen(ep) <= 200 &&
-		    kz_url_allowed(ep, p->allow_http_loopback) == 0) {
+		if (ep != NULL && may_go(ctx, p, e, "the endpointUrl", ep,
+		    conf)) {
 			free(e->endpoint_url);
 			e->endpoint_url = strdup(ep);
 		}
@@ -422,9 +507,11 @@ kaizala(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 			ms = 0;	/* (ms / 1000 is clamped by adopt_access_token) */
 		*v = adopt_access_token(ctx, e, kz_json_str(ans,
 		    "accessToken"), ms / 1000, rotated, res);
-	} else if (r.status == 308 && attempt == 0 && moved(ctx, p, e, ans,
-	    &r)) {
-		out = RETRY;
+	} else if (r.status == 308 && attempt == 0) {
+		if (moved(ctx, p, e, ans, &r, req.url, conf))
+			out = RETRY;
+		else
+			*v = move_refused(e, res);
 	} else if (r.status == 429) {
 		out = rate_limited(ctx, e, &r, flags, attempt, v, res);
 	} else if (r.status == 401 && code && strcmp(code,
@@ -446,11 +533,88 @@ out:
 	return out;
 }
 
+/* wazo-auth: POST {wazo_url}/token {"refresh_token", "client_id",
+ * "expiration"}; the answer's data.token and data.utc_expires_at.  An
+ * unknown or deleted refresh token is 401 ("Authentication Failed") or
+ * 404: revoked.  The refresh token itself never rotates. */
+#define WAZO_EXPIRATION 3600
+
+static char *
+wazo_body(const struct kz_provider *p, const struct kz_enr *e)
+{
+	json_t *o = json_pack("{s:s, s:s, s:i}", "refresh_token",
+	    e->refresh_token, "client_id", p->client_id, "expiration",
+	    WAZO_EXPIRATION);
+	char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
+	if (o != NULL) {	/* the copy inside holds the refresh token */
+		json_t *rt = json_object_get(o, "refresh_token");
+
+		if (json_string_length(rt) > 0)
+			explicit_bzero((char *)json_string_value(rt),
+			    json_string_length(rt));
+	}
+	json_decref(o);
+	return txt;
+}
+
+static enum outcome
+wazo(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e, unsigned flags,
+    int attempt, kz_verdict *v, kz_result *res)
+{
+	const char *hdrs[] = { "Content-Type: application/json", NULL };
+	struct kz_http_req req = { .method = "POST", .ca_file = p->ca_file,
+		.allow_http_loopback = p->allow_http_loopback,
+		.headers = hdrs };
+	struct kz_http_resp r;
+	enum outcome out = DONE;
+	char *url = NULL, *body;
+	json_t *ans = NULL, *data;
+
+	if ((body = wazo_body(p, e)) == NULL ||
+	    asprintf(&url, "%s/token", p->wazo_url) < 0) {
+		kz_free_secret(body);
+		*v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+		return DONE;
+	}
+	req.url = url;
+	req.body = body;
+	req.body_len = strlen(body);
+	if (kz_http_do(ctx, &req, &r) != 0) {
+		*v = transient(e, &r, res);
+		goto out;
+	}
+	ans = kz_json_parse(r.body, r.body_len);
+	data = json_object_get(ans, "data");
+	if (r.status == 200 && !json_is_object(data)) {
+		*v = unusable(e, "has no data object", false, res);
+	} else if (r.status == 200) {
+		*v = adopt_access_token(ctx, e, kz_json_str(data, "token"),
+		    kz_wazo_time(kz_json_str(data, "utc_expires_at")), false,
+		    res);
+	} else if (r.status == 429) {
+		out = rate_limited(ctx, e, &r, flags, attempt, v, res);
+	} else if (r.status == 401 || r.status == 404) {
+		*v = revoked(ctx, e, r.status == 401 ? "HTTP 401" : "HTTP 404",
+		    res);
+	} else if (r.status >= 400 && r.status < 500) {
+		*v = other_4xx(ctx, e, r.status, NULL, res);
+	} else {
+		*v = transient(e, &r, res);
+	}
+out:
+	json_decref(ans);
+	kz_http_resp_free(&r);
+	kz_free_secret(body);
+	free(url);
+	return out;
+}
+
 kz_verdict
 kz_refresh_once(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
     unsigned flags, kz_result *res)
 {
-	char err[256], fp[13], *secret;
+	char err[256], fp[13], *secret = NULL;
 	kz_verdict v = KZ_ERROR;
 	int64_t now = kz_now(ctx);
 
@@ -462,15 +626,19 @@ kz_refresh_once(kz_ctx *ctx, struct kz_provider *p, struct kz_enr *e,
 		return kz_set(res, KZ_UNAVAILABLE, KZ_R_RATE_LIMITED,
 		    "enrollment %s: the token service asked to wait %llds "
 		    "more", e->name, (long long)(e->retry_after_until - now));
-	if ((secret = kz_read_client_secret(ctx, p, err, sizeof(err))) == NULL)
+	/* wazo-auth's refresh takes no client secret */
+	if (p->token_style != KZ_STYLE_WAZO && (secret =
+	    kz_read_client_secret(ctx, p, err, sizeof(err))) == NULL)
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
 	kz_fingerprint(e->refresh_token, strlen(e->refresh_token), fp);
 	kz_debug(ctx, "enrollment %s: refreshing (%s, refresh token fp=%s)",
-	    e->name, p->token_style == KZ_STYLE_KAIZALA ? "kaizala" : "oauth2",
-	    fp);
+	    e->name, p->token_style == KZ_STYLE_KAIZALA ? "kaizala" :
+	    p->token_style == KZ_STYLE_WAZO ? "wazo" : "oauth2", fp);
 	for (int attempt = 0; attempt < 3; attempt++) {
 		enum outcome o = p->token_style == KZ_STYLE_KAIZALA ?
 		    kaizala(ctx, p, e, secret, flags, attempt, &v, res) :
+		    p->token_style == KZ_STYLE_WAZO ?
+		    wazo(ctx, p, e, flags, attempt, &v, res) :
 		    oauth2(ctx, p, e, secret, flags, attempt, &v, res);
 
 		if (o == DONE)

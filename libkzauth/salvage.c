@@ -129,11 +129,14 @@ skip_value(struct cur *c)
 char *
 kz_json_salvage_str(const char *body, size_t len, const char *key)
 {
-	struct cur c = { body, body + len };
+	struct cur c;
 	char name[64], *val;
 
+	/* (no body + len on a NULL body: an answer cut before any byte) */
 	if (body == NULL || (val = malloc(len + 1)) == NULL)
 		return NULL;
+	c.p = body;
+	c.end = body + len;
 	skip_ws(&c);
 	if (c.p >= c.end || *c.p++ != '{')
 		goto none;

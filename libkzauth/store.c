@@ -57,6 +57,7 @@ kz_enr_clear(struct kz_enr *e)
 	kz_free_secret(e->access_token);
 	free(e->endpoint_url);
 	free(e->token_url);
+	free(e->token_url_from);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -310,6 +311,7 @@ kz_enr_format(const struct kz_enr *e, size_t *len)
 	wb_int(&b, "access_token_issued", e->access_iat);
 	wb_add(&b, "endpoint_url", e->endpoint_url);
 	wb_add(&b, "token_url", e->token_url);
+	wb_add(&b, "token_url_from", e->token_url_from);
 	wb_int(&b, "retry_after_until", e->retry_after_until);
 	if (msg[0])
 		wb_add(&b, "message", msg);
@@ -386,6 +388,8 @@ parse_line(struct kz_enr *e, const char *k, const char *v, bool *kind_group)
 		return set_str(&e->endpoint_url, v);
 	if (strcmp(k, "token_url") == 0)
 		return set_str(&e->token_url, v);
+	if (strcmp(k, "token_url_from") == 0)
+		return set_str(&e->token_url_from, v);
 	if (strcmp(k, "message") == 0) {
 		snprintf(e->message, sizeof(e->message), "%s", v);
 		return 0;

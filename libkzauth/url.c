@@ -27,6 +27,8 @@ struct url_parts {
 	bool https;
 	const char *host;	/* brackets included for IPv6 */
 	size_t host_len;
+	const char *port;	/* digits after the host's ':', or NULL */
+	size_t port_len;
 };
 
 /* a.b.c.d in decimal, no leading zeros, first octet 127 */
@@ -126,6 +128,8 @@ url_split(const char *url, struct url_parts *u)
 		return -1;
 	u->host = a;
 	u->host_len = hlen;
+	u->port = port != end ? port + 1 : NULL;
+	u->port_len = port != end ? (size_t)(end - port - 1) : 0;
 	return 0;
 }
 
@@ -221,4 +225,81 @@ kz_url_allowed(const char *url, bool allow_http_loopback)
 out:
 	dlclose(dl);
 	return rc;
+}
+
+/* The port a URL reaches, with the scheme's default filled in. */
+static long
+effective_port(const struct url_parts *u)
+{
+	long v = 0;
+
+	if (u->port == NULL)
+		return u->https ? 443 : 80;
+	for (size_t i = 0; i < u->port_len; i++)
+		v = v * 10 + (u->port[i] - '0');
+	return v;
+}
+
+static bool
+same_host(const struct url_parts *a, const char *host, size_t n)
+{
+	return a->host_len == n && strncasecmp(a->host, host, n) == 0;
+}
+
+/* An allowed_hosts entry, "host" or "host:port" (the scheme's default
+ * port when none is given), read with the same strict rules as a URL;
+ * anything after the authority makes it no entry. */
+static int
+entry_split(const char *entry, bool https, struct url_parts *e, char *buf,
+    size_t buflen)
+{
+	int n = snprintf(buf, buflen, "%s://%s", https ? "https" : "http",
+	    entry);
+
+	if (n < 0 || (size_t)n >= buflen || url_split(buf, e) != 0 ||
+	    e->host + e->host_len + (e->port ? e->port_len + 1 : 0) !=
+	    buf + n)
+		return -1;
+	return 0;
+}
+
+static bool
+entry_matches(const struct url_parts *u, const char *entry)
+{
+	struct url_parts e;
+	char buf[300];
+
+	return entry_split(entry, u->https, &e, buf, sizeof(buf)) == 0 &&
+	    same_host(u, e.host, e.host_len) &&
+	    effective_port(u) == effective_port(&e);
+}
+
+int
+kz_url_host_entry_ok(const char *entry)
+{
+	struct url_parts e;
+	char buf[300];
+
+	return entry_split(entry, true, &e, buf, sizeof(buf));
+}
+
+int
+kz_url_same_site(const char *url, const char *base,
+    const struct kz_strv *allowed, bool allow_http_loopback)
+{
+	struct url_parts u, b;
+
+	/* the strict reader alone (no libcurl here: the JWKS cache is read
+	 * on the fast path); every request adds libcurl's opinion anyway */
+	if (base == NULL || url_split(url, &u) != 0 ||
+	    url_split(base, &b) != 0 || u.https != b.https ||
+	    kz_url_syntax_ok(url, allow_http_loopback) != 0)
+		return -1;
+	if (same_host(&u, b.host, b.host_len) &&
+	    effective_port(&u) == effective_port(&b))
+		return 0;
+	for (size_t i = 0; allowed != NULL && i < allowed->n; i++)
+		if (entry_matches(&u, allowed->v[i]))
+			return 0;
+	return -1;
 }

@@ -102,10 +102,13 @@ if want asan; then
 fi
 
 # JWTs start with eyJ; opaque tokens are long base64url runs.  SHA-256
-# digests (lowercase hex) are the only long runs allowed.
+# digests (lowercase hex) are the only long runs allowed, besides the sub=
+# of an audit line: an identity, not a token (wazo-auth's are UUIDs, as
+# its tokens are, so only that field is set aside).
 echo "== no token text in the captured log lines"
 if [ -s "$KZTOKEN_LOG_FILE" ]; then
-	leaks=$(grep -oE '[A-Za-z0-9_-]{32,}' "$KZTOKEN_LOG_FILE" | grep -vE '^[0-9a-f]+$' | head -3)
+	leaks=$(sed 's/ sub=[^ ]*//g' "$KZTOKEN_LOG_FILE" | grep -oE '[A-Za-z0-9_-]{32,}' |
+	    grep -vE '^[0-9a-f]+$' | head -3)
 	if [ -z "$leaks" ] && ! grep -q 'eyJ' "$KZTOKEN_LOG_FILE"; then
 		echo "ok - $(wc -l < "$KZTOKEN_LOG_FILE") log lines, no token text"
 		passed=$((passed + 1))

@@ -23,6 +23,7 @@ static const struct cmd cmds[] = {
 	{ "list", "list [--json]", cmd_list },
 	{ "refresh", "refresh [NAME | --all] [--if-due]", cmd_refresh },
 	{ "token", "token NAME", cmd_token },
+	{ "exec", "exec NAME -- COMMAND [ARG...]", cmd_exec },
 	{ "revoke", "revoke NAME [--local-only]", cmd_revoke },
 	{ "doctor", "doctor [--json]", cmd_doctor },
 	{ "setup", "setup sshd|sudo [--token-only|--token-or-password] "
@@ -200,8 +201,11 @@ main(int argc, char **argv)
 		usage_all(argc < 2 ? stderr : stdout);
 		return argc < 2 ? EXIT_USAGE : 0;
 	}
-	/* --config may stand anywhere, before or after the subcommand. */
+	/* --config may stand anywhere, before or after the subcommand, but
+	 * not after "--": what follows is another command's (exec). */
 	for (i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--") == 0)
+			break;
 		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc) {
 			config = argv[i + 1];
 			memmove(&argv[i], &argv[i + 2],
@@ -223,7 +227,7 @@ main(int argc, char **argv)
 	for (size_t c = 0; c < sizeof(cmds) / sizeof(cmds[0]); c++) {
 		if (strcmp(argv[1], cmds[c].name) != 0)
 			continue;
-		for (i = 2; i < argc; i++) {
+		for (i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
 			if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
 				printf("usage: kztoken %s [--config PATH]\n",
 				    cmds[c].synopsis);

@@ -59,6 +59,7 @@ int cmd_revoke(int argc, char **argv, const char *config);
 int cmd_list(int argc, char **argv, const char *config);
 int cmd_refresh(int argc, char **argv, const char *config);
 int cmd_token(int argc, char **argv, const char *config);
+int cmd_exec(int argc, char **argv, const char *config);
 int cmd_doctor(int argc, char **argv, const char *config);
 int cmd_setup(int argc, char **argv, const char *config);
 /* A time as 2026-01-31T12:00:00Z, or "-" for 0. */

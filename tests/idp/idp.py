@@ -19,6 +19,7 @@ Endpoints (client auth is HTTP Basic with host-fleet and the client_secret file)
   GET  /tokeninfo (token in Authorization: Bearer, X-Auth-Token or accessToken)
   GET  /kaizala/token (headers applicationId, applicationSecret, refreshToken)
   GET  /membership/{group}/{user} (Bearer = an access token of that group's chain)
+  /api/auth/0.1/... wazo-auth's token API (see "wazo-auth mode" below)
 Test controls (JSON in, JSON out, no auth):
   POST /test/mint, /test/opaque, /test/refresh_token, /test/revoke, /test/rotate,
        /test/fault, /test/mode, /test/membership, /test/check_refresh, /test/stats/reset
@@ -39,6 +40,7 @@ import hmac
 import http.server
 import json
 import os
+import re
 import secrets
 import signal
 import socket
@@ -48,9 +50,10 @@ import sys
 import threading
 import time
 import urllib.parse
+import uuid
 
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -103,18 +106,27 @@ class SigningKey:
 
     def __init__(self, kid, family, private_key):
         self.kid = kid
-        self.family = family            # "RSA", "EC" (P-256) or "EC384" (P-384)
-        self.private_key = private_key
+        self.family = family            # "RSA", "EC" (P-256) or "EC384" (P-384),
+        self.private_key = private_key  # "PSS" (an RSA key whose JWK pins no alg), "ED"
         self.published = True
+        self.pss_salt = None            # a PSS salt length other than the hash's, for tests
 
     @property
     def default_alg(self):
-        return {"RSA": "RS256", "EC": "ES256", "EC384": "ES384"}[self.family]
+        return {"RSA": "RS256", "EC": "ES256", "EC384": "ES384", "PSS": "PS256",
+                "ED": "EdDSA"}[self.family]
 
     def jwk(self):
-        pub = self.private_key.public_key().public_numbers()
         base = {"kid": self.kid, "use": "sig", "alg": self.default_alg}
-        if self.family == "RSA":
+        if self.family == "PSS":
+            del base["alg"]                 # signs PS256/384/512 (and could RS*)
+        if self.family == "ED":             # RFC 8037 OKP
+            raw = self.private_key.public_key().public_bytes(
+                serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            base.update(kty="OKP", crv="Ed25519", x=b64u(raw))
+            return base
+        pub = self.private_key.public_key().public_numbers()
+        if self.family in ("RSA", "PSS"):
             base.update(kty="RSA", n=b64u(int_bytes(pub.n)), e=b64u(int_bytes(pub.e)))
         else:
             size = 32 if self.family == "EC" else 48
@@ -128,10 +140,20 @@ class SigningKey:
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
     def sign(self, alg, data):
-        """Sign with RSxxx or ESxxx; the raw r||s form for ECDSA, as JWS requires."""
+        """Sign with RSxxx, PSxxx, ESxxx or EdDSA; the raw r||s form for ECDSA, as JWS
+        requires; PSS with MGF1 of the same hash and a salt of the hash's length."""
+        if alg == "EdDSA" or self.family == "ED":
+            if alg != "EdDSA" or self.family != "ED":
+                raise ValueError("alg %s cannot be signed with key %s" % (alg, self.kid))
+            return self.private_key.sign(data)
         digest = HASHES[alg[2:]]()
+        if alg.startswith("PS"):
+            if self.family not in ("RSA", "PSS"):
+                raise ValueError("alg %s needs an RSA key, %s is %s" % (alg, self.kid, self.family))
+            salt = self.pss_salt if self.pss_salt is not None else digest.digest_size
+            return self.private_key.sign(data, padding.PSS(padding.MGF1(digest), salt), digest)
         if alg.startswith("RS"):
-            if self.family != "RSA":
+            if self.family not in ("RSA", "PSS"):
                 raise ValueError("alg %s needs an RSA key, %s is %s" % (alg, self.kid, self.family))
             return self.private_key.sign(data, padding.PKCS1v15(), digest)
         want = {"ES256": "EC", "ES384": "EC384"}.get(alg)
@@ -143,8 +165,10 @@ class SigningKey:
 
 
 def make_key(kid, family):
-    if family == "RSA":
+    if family in ("RSA", "PSS"):
         return SigningKey(kid, family, rsa.generate_private_key(65537, 2048))
+    if family == "ED":
+        return SigningKey(kid, family, ed25519.Ed25519PrivateKey.generate())
     curve = ec.SECP256R1() if family == "EC" else ec.SECP384R1()
     return SigningKey(kid, family, ec.generate_private_key(curve))
 
@@ -222,9 +246,10 @@ class State:
     def key_for(self, family):
         """The default signer of a family; the P-384 key is created on first use."""
         with self.lock:
-            if family == "EC384" and "ec384" not in self.keys:
-                self.keys["ec384"] = make_key("ec384", "EC384")
-                self.current["EC384"] = "ec384"
+            lazy = {"EC384": "ec384", "PSS": "ps1", "ED": "ed1"}
+            if family in lazy and lazy[family] not in self.keys:
+                self.keys[lazy[family]] = make_key(lazy[family], family)
+                self.current[family] = lazy[family]
                 self.write_jwks()
             return self.keys[self.current[family]]
 
@@ -618,6 +643,7 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
     # --- logging: method, path without query, status; nothing else ----------------------
     def log_request(self, code="-", size="-"):
         path = urllib.parse.urlsplit(self.path).path if hasattr(self, "path") else "?"
+        path = wazo_redact(path)
         log("%s %s %s" % (getattr(self, "command", "?"), path, getattr(code, "value", code)))
 
     def log_error(self, fmt, *args):
@@ -762,7 +788,7 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
             if path.startswith("/test/"):
                 self.route_test(path)
                 return
-            STATE.count(path)
+            STATE.count(wazo_redact(path))
             fault = STATE.take_fault(path)
             if fault and self.apply_fault(fault, path):
                 return
@@ -775,6 +801,8 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
     def route(self, path):
         m = self.command
         get = m in ("GET", "HEAD")
+        if path.startswith(WAZO_PREFIX + "/"):
+            return wazo_route(self, path[len(WAZO_PREFIX):])
         if path == "/.well-known/openid-configuration" and get:
             return self.discovery()
         if path == "/jwks" and get:
@@ -793,7 +821,7 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
             return self.tokeninfo()
         if path in ("/kaizala/token", "/kaizala/api/token", "/kaizala/api2/token") and get:
             return self.kaizala_token()
-        if path.startswith("/membership/") and get:
+        if path.startswith(("/membership/", "/membership2/")) and get:
             parts = path.split("/")
             if len(parts) == 4 and parts[2] and parts[3]:
                 return self.membership(urllib.parse.unquote(parts[2]),
@@ -1058,11 +1086,11 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
 
     def kaizala_token(self):
         base = self.base_url()
+        kaizala_record(self)
         with STATE.lock:
             move, STATE.kaizala_move = STATE.kaizala_move, False
         if move:
-            target = base + "/kaizala/api2"
-            return self.send_json(308, {"endpointUrl": target}, [("Location", target)])
+            return self.send_json(*kaizala_move_answer(move, base))
         cid = self.headers.get("applicationId")
         secret = self.headers.get("applicationSecret")
         refresh = self.headers.get("refreshToken")
@@ -1083,6 +1111,9 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
         self.send_json(200, answer, [("Cache-Control", "no-store")])
 
     def membership(self, group, user):
+        moved = membership_move_answer(self.base_url(), self.path)
+        if moved:
+            return self.send_json(*moved)
         token = self.bearer() if self.headers.get("Authorization") else None
         with STATE.lock:
             rec = STATE.tokens.get(token) if token else None
@@ -1103,6 +1134,10 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
         if path == "/test/stats" and m == "GET":
             with STATE.lock:
                 return self.send_json(200, json.loads(json.dumps(STATE.stats)))
+        if path == "/test/wazo" and m == "POST":
+            return self.send_json(200, t_wazo(self.json_body()))
+        if path == "/test/kaizala_seen":
+            return self.send_json(200, t_kaizala_seen(m == "POST"))
         if path == "/test/chain" and m == "GET":
             return self.send_json(200, self.chain_status(
                 (self.query.get("refresh_token") or [""])[0]))
@@ -1159,11 +1194,14 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
 
             key, hmac_key = None, None
             kid = body.get("kid")
-            if alg in ("RS256", "RS384", "RS512", "ES256", "ES384"):
-                family = {"RS": "RSA", "ES": "EC"}[alg[:2]]
+            if alg in ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256", "PS384",
+                       "PS512", "EdDSA"):
+                # PS* with kid ps1 (an RSA JWK without alg) unless told another kid
+                family = {"RS": "RSA", "ES": "EC", "PS": "PSS", "Ed": "ED"}[alg[:2]]
                 if alg == "ES384":
                     family = "EC384"
-                    STATE.key_for("EC384")          # created on first use
+                if family in ("EC384", "PSS", "ED"):
+                    STATE.key_for(family)           # created on first use
                 if kid is not None:
                     key = STATE.keys.get(kid)
                     if key is None:
@@ -1187,9 +1225,14 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
                 header["kid"] = kid
             header = merge(header, header_in)
             try:
+                if key is not None and body.get("pss_salt") is not None:
+                    key.pss_salt = int(body["pss_salt"])
                 token = STATE.sign_jwt(header, claims, alg, key, hmac_key, body.get("tamper"))
             except ValueError as exc:
                 raise BadRequest(str(exc))
+            finally:
+                if key is not None:
+                    key.pss_salt = None
             # Register what we issued (a tampered token is not ours, so it stays unknown).
             if body.get("tamper") is None:
                 STATE.tokens[token] = Record("jwt", claims)
@@ -1280,7 +1323,9 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
                     raise BadRequest("rotation must be grace, strict or off")
                 STATE.rotation = body["rotation"]
             if "kaizala_move" in body:
-                STATE.kaizala_move = bool(body["kaizala_move"])
+                STATE.kaizala_move = kaizala_move_mode(body["kaizala_move"])
+            if "membership_move" in body:
+                membership_move_mode(body["membership_move"])
             if "clock_offset" in body:
                 STATE.clock_offset = float(body["clock_offset"])
             return {"rotation": STATE.rotation, "kaizala_move": STATE.kaizala_move,
@@ -1338,6 +1383,279 @@ def t_tokeninfo(body):
             SCRIPTED_TOKENINFO[scripted_key(token)] = (status, body.get("body", {}))
         return {"scripted": len(SCRIPTED_TOKENINFO)}
 # --- end of scripted tokeninfo answers ---------------------------------------------------
+
+
+# --- Kaizala moves (issue 14) ------------------------------------------------------------
+# POST /test/mode {"kaizala_move": M} makes the next Kaizala token request answer 308, as
+# Kaizala does when an endpoint moved: its Location is the new URL of that very request.
+#   "location" (or true): Location only, /kaizala/api2/token on this host;
+#   "body":    the same Location plus {"endpointUrl": ".../kaizala/api2"} in the body;
+#   "foreign": Location on https://localhost:PORT, another host name of this same server,
+#              so a client that follows it shows up with that Host header;
+#   "foreign_body": Location on this host, but an endpointUrl on localhost.
+# Every Kaizala token request is recorded (Host header, path, whether the secrets came)
+# in KAIZALA_SEEN: GET /test/kaizala_seen lists them, POST /test/kaizala_seen clears.
+KAIZALA_MOVES = ("location", "body", "foreign", "foreign_body")
+KAIZALA_SEEN = []
+
+
+def kaizala_move_mode(value):
+    if value is True:
+        return "location"
+    if value in (False, None, "", "none"):
+        return False
+    if value not in KAIZALA_MOVES:
+        raise BadRequest("kaizala_move must be one of %s" % ", ".join(KAIZALA_MOVES))
+    return value
+
+
+def kaizala_move_answer(move, base):
+    """(status, body, headers) of the 308 for a move mode."""
+    foreign = base.replace("://127.0.0.1:", "://localhost:")
+    where = foreign if move == "foreign" else base
+    headers = [("Location", where + "/kaizala/api2/token")]
+    body = {}
+    if move == "body":
+        body["endpointUrl"] = base + "/kaizala/api2"
+    if move == "foreign_body":
+        body["endpointUrl"] = foreign + "/kaizala/api2"
+    return 308, body, headers
+
+
+def kaizala_record(handler):
+    with STATE.lock:
+        KAIZALA_SEEN.append({
+            "host": handler.headers.get("Host", ""),
+            "path": urllib.parse.urlsplit(handler.path).path,
+            "secret": bool(handler.headers.get("applicationSecret")),
+            "refresh_token": bool(handler.headers.get("refreshToken"))})
+
+
+def t_kaizala_seen(clear):
+    with STATE.lock:
+        seen = list(KAIZALA_SEEN)
+        if clear:
+            KAIZALA_SEEN.clear()
+        return {"seen": seen}
+# POST /test/mode {"membership_move": M}: the next /membership/... request answers 308 with
+# Location /membership2/... (the same answers there) on this host ("same") or on localhost
+# ("foreign"); "none" stops it.
+MEMBERSHIP_MOVE = {"mode": None}
+
+
+def membership_move_mode(value):
+    if value not in ("same", "foreign", "none", None):
+        raise BadRequest("membership_move must be same, foreign or none")
+    MEMBERSHIP_MOVE["mode"] = None if value in ("none", None) else value
+
+
+def membership_move_answer(base, path):
+    with STATE.lock:
+        move, MEMBERSHIP_MOVE["mode"] = MEMBERSHIP_MOVE["mode"], None
+    if not move or not path.startswith("/membership/"):
+        return None
+    if move == "foreign":
+        base = base.replace("://127.0.0.1:", "://localhost:")
+    return 308, {}, [("Location", base + "/membership2/" + path[len("/membership/"):])]
+# --- end of Kaizala moves ----------------------------------------------------------------
+
+
+# --- wazo-auth mode (issue 14) -----------------------------------------------------------
+# wazo-auth's token API (wazo_auth/plugins/http/tokens/api.yml) under WAZO_PREFIX:
+#   POST   /token {"refresh_token", "client_id", "expiration"}  -> 200 {"data": Token}; an
+#          unknown or deleted refresh token (or another client_id) -> 401
+#   GET    /token/{token}[?scope=ACL]  -> 200 {"data": Token}, 403 ACL not granted, 404
+#   HEAD   /token/{token}[?scope=ACL]  -> 204, 403, 404
+#   DELETE /token/{token}              -> 200 (revoked)
+#   POST   /token/{token}/scopes/check {"scopes": [...]} -> 200 {"scopes": {ACL: bool}}, 404
+#   DELETE /users/me/tokens/{client_id} (X-Auth-Token with ACL
+#          auth.users.me.tokens.{client_id}.delete) -> 204, 404 none, 401
+# Tokens are UUIDs; an expired token is unknown (404).  ACLs are checked server-side as
+# wazo-auth's AccessCheck does: "*" is one dotted word, "#" anything, a word "me" also
+# matches the token's auth_id, "my_session" its session, and "!" denies.
+# Test control: POST /test/wazo {"op": "login", "username", "acl", "expiration",
+# "access_type": "offline", "client_id", "no_username"} -> {"token", "refresh_token",
+# "auth_id"}; {"op": "expire", "token"}; {"op": "delete_refresh", "refresh_token"}.
+# Request paths are counted and logged with the token replaced by "*".
+WAZO_PREFIX = "/api/auth/0.1"
+WAZO = {"tokens": {}, "refresh": {}}
+
+
+def wazo_redact(path):
+    """A request path with any token in it replaced by '*'."""
+    if not path.startswith(WAZO_PREFIX + "/token/"):
+        return path
+    rest = path[len(WAZO_PREFIX + "/token/"):]
+    tail = "/scopes/check" if rest.endswith("/scopes/check") else ""
+    return WAZO_PREFIX + "/token/*" + tail
+
+
+def wazo_time(epoch, utc):
+    t = time.gmtime(epoch) if utc else time.localtime(epoch)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", t) + ".%06d" % int((epoch % 1) * 1e6)
+
+
+def wazo_acl_regex(access, auth_id, session):
+    rx = re.escape(access).replace("\\*", "[^.#]*?").replace("\\#", ".*?")
+    words = ["(me|%s)" % re.escape(auth_id) if w == "me" else
+             (re.escape(session) if w == "my_session" else w) for w in rx.split("\\.")]
+    return re.compile("^" + "\\.".join(words) + "$")
+
+
+def wazo_acl_ok(rec, required):
+    if required is None:
+        return True
+    acl = rec["acl"]
+    for access in acl:
+        if access.startswith("!") and wazo_acl_regex(access[1:], rec["auth_id"],
+                                                     rec["session"]).match(required):
+            return False
+    return any(wazo_acl_regex(a, rec["auth_id"], rec["session"]).match(required)
+               for a in acl if not a.startswith("!"))
+
+
+def wazo_new_token(user, expiration, client_id=None):
+    now = STATE.now()
+    meta = {"uuid": user["auth_id"], "auth_id": user["auth_id"],
+            "tenant_uuid": user["tenant"], "pbx_user_uuid": user["auth_id"]}
+    if user.get("username"):
+        meta["username"] = user["username"]
+    rec = {"token": str(uuid.uuid4()), "auth_id": user["auth_id"], "acl": list(user["acl"]),
+           "session": str(uuid.uuid4()), "issued": now, "expires": now + expiration,
+           "metadata": meta, "client_id": client_id}
+    WAZO["tokens"][rec["token"]] = rec
+    return rec
+
+
+def wazo_dict(rec):
+    return {"token": rec["token"], "auth_id": rec["auth_id"],
+            "xivo_user_uuid": rec["auth_id"], "xivo_uuid": "00000000-0000-4000-8000-000000000000",
+            "issued_at": wazo_time(rec["issued"], False),
+            "utc_issued_at": wazo_time(rec["issued"], True),
+            "expires_at": wazo_time(rec["expires"], False),
+            "utc_expires_at": wazo_time(rec["expires"], True),
+            "acl": rec["acl"], "metadata": rec["metadata"], "session_uuid": rec["session"],
+            "remote_addr": "127.0.0.1", "user_agent": "kztoken-test"}
+
+
+def wazo_live(token):
+    """The record of a token that exists and has not expired, or None (under the lock)."""
+    rec = WAZO["tokens"].get(token)
+    if rec is None or rec["expires"] <= STATE.now():
+        return None
+    return rec
+
+
+def wazo_error(handler, status, message):
+    handler.send_json(status, {"reason": [message], "timestamp": [time.time()],
+                               "status_code": status})
+
+
+def wazo_route(handler, path):
+    m = handler.command
+    parts = [urllib.parse.unquote(x) for x in path.split("/")[1:]]
+    if path == "/token" and m == "POST":
+        return wazo_refresh(handler)
+    if len(parts) == 2 and parts[0] == "token" and m in ("GET", "HEAD", "DELETE"):
+        return wazo_token(handler, parts[1])
+    if len(parts) == 4 and parts[0] == "token" and parts[2:] == ["scopes", "check"] \
+            and m == "POST":
+        return wazo_scopes_check(handler, parts[1])
+    if len(parts) == 4 and parts[:3] == ["users", "me", "tokens"] and m == "DELETE":
+        return wazo_delete_refresh(handler, parts[3])
+    wazo_error(handler, 404, "No such resource")
+
+
+def wazo_refresh(handler):
+    body = handler.json_body()
+    rt, cid = body.get("refresh_token"), body.get("client_id")
+    expiration = body.get("expiration", 7200)
+    if not isinstance(expiration, int) or not 0 < expiration <= 315360000:
+        return wazo_error(handler, 400, "Invalid expiration")
+    with STATE.lock:
+        ref = WAZO["refresh"].get(rt) if isinstance(rt, str) else None
+        if ref is None or ref["deleted"] or ref["client_id"] != cid:
+            return wazo_error(handler, 401, "Authentication Failed")
+        rec = wazo_new_token(ref["user"], expiration, cid)
+        return handler.send_json(200, {"data": wazo_dict(rec)})
+
+
+def wazo_token(handler, token):
+    scope = (handler.query.get("scope") or [None])[0]
+    with STATE.lock:
+        rec = wazo_live(token)
+        if handler.command == "DELETE":
+            WAZO["tokens"].pop(token, None)
+            return handler.send_json(200, {"data": {"message": "success"}})
+        if rec is None:
+            return wazo_error(handler, 404, "No such token")
+        if not wazo_acl_ok(rec, scope):
+            return wazo_error(handler, 403, "Unauthorized for %s" % scope)
+        if handler.command == "HEAD":
+            return handler.send_body(204, b"", ctype=None)
+        return handler.send_json(200, {"data": wazo_dict(rec)})
+
+
+def wazo_scopes_check(handler, token):
+    body = handler.json_body()
+    scopes = body.get("scopes")
+    if not isinstance(scopes, list) or not all(isinstance(x, str) for x in scopes):
+        return wazo_error(handler, 400, "scopes: a list of strings is required")
+    with STATE.lock:
+        rec = wazo_live(token)
+        if rec is None:
+            return wazo_error(handler, 404, "No such token")
+        return handler.send_json(200, {"scopes": {x: wazo_acl_ok(rec, x) for x in scopes}})
+
+
+def wazo_delete_refresh(handler, client_id):
+    with STATE.lock:
+        rec = wazo_live(handler.headers.get("X-Auth-Token") or "")
+        if rec is None or not wazo_acl_ok(rec, "auth.users.me.tokens.%s.delete" % client_id):
+            return wazo_error(handler, 401, "Unauthorized")
+        found = [r for r in WAZO["refresh"].values()
+                 if r["user"]["auth_id"] == rec["auth_id"] and r["client_id"] == client_id
+                 and not r["deleted"]]
+        if not found:
+            return wazo_error(handler, 404, "No such refresh token")
+        for r in found:
+            r["deleted"] = True
+        return handler.send_body(204, b"", ctype=None)
+
+
+def t_wazo(body):
+    op = body.get("op")
+    with STATE.lock:
+        if op == "login":
+            username = str(body.get("username", "alice"))
+            user = {"auth_id": str(uuid.uuid5(uuid.NAMESPACE_URL, "wazo:" + username)),
+                    "username": None if body.get("no_username") else username,
+                    "tenant": "11111111-2222-4333-8444-555555555555",
+                    "acl": list(body.get("acl") or [])}
+            rec = wazo_new_token(user, int(body.get("expiration", 7200)))
+            out = {"token": rec["token"], "auth_id": user["auth_id"]}
+            if body.get("access_type") == "offline":
+                rt = str(uuid.uuid4())
+                WAZO["refresh"][rt] = {"user": user, "deleted": False,
+                                       "client_id": str(body.get("client_id", CLIENT_ID))}
+                out["refresh_token"] = rt
+            return out
+        if op == "expire":
+            rec = WAZO["tokens"].get(str(body.get("token")))
+            if rec:
+                rec["expires"] = STATE.now() - 1
+            return {"expired": bool(rec)}
+        if op == "delete_refresh":
+            ref = WAZO["refresh"].get(str(body.get("refresh_token")))
+            if ref:
+                ref["deleted"] = True
+            return {"deleted": bool(ref)}
+        if op == "refresh_state":
+            ref = WAZO["refresh"].get(str(body.get("refresh_token")))
+            return {"state": "unknown" if ref is None else
+                    "deleted" if ref["deleted"] else "active"}
+    raise BadRequest("op must be login, expire, delete_refresh or refresh_state")
+# --- end of wazo-auth mode ---------------------------------------------------------------
 
 
 def merge(base, overrides):

@@ -298,9 +298,9 @@ kz_headers host-fleet wrong "$K1"; req GET /kaizala/token -H "@$T/h"
 check "kaizala bad app secret: 401" code_is 401
 kz_headers host-fleet "$SECRET" unknown; req GET /kaizala/token -H "@$T/h"
 check "kaizala unknown refresh token: 401" code_is 401
-ctl POST /test/mode '{"kaizala_move":true}' >/dev/null
+ctl POST /test/mode '{"kaizala_move":"body"}' >/dev/null
 kz_headers host-fleet "$SECRET" "$K1"; req GET /kaizala/token -H "@$T/h"
-check "kaizala move: 308 with Location and endpointUrl" bash -c '[ "$1" = 308 ] && grep -qi "^location: $2/kaizala/api2" "$3" && grep -q "\"endpointUrl\":\"$2/kaizala/api2\"" "$4"' _ "$CODE" "$URL" "$T/hdr" "$T/body"
+check "kaizala move: 308 with Location (the new token URL) and endpointUrl" bash -c '[ "$1" = 308 ] && grep -qi "^location: $2/kaizala/api2/token" "$3" && grep -q "\"endpointUrl\":\"$2/kaizala/api2\"" "$4"' _ "$CODE" "$URL" "$T/hdr" "$T/body"
 req GET /kaizala/token -H "@$T/h"
 check "kaizala move happens once" code_is 200
 ctl POST /test/mode '{"rotation":"off"}' >/dev/null

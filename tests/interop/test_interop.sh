@@ -149,19 +149,24 @@ chk "bob's JWT presented for alice: user_mismatch" 1 UNAUTHENTICATED user_mismat
 chk "bob's opaque token presented for alice: user_mismatch" 1 UNAUTHENTICATED user_mismatch bob "$T/bob-op" --user alice
 chk "JWT for another resource: bad_audience" 1 UNAUTHENTICATED bad_audience alice "$T/other" --user alice
 chk "opaque userinfo token (no aud): bad_audience" 1 UNAUTHENTICATED bad_audience - "$T/nores" --user alice
-chk "PS256 JWT from the provider: alg_not_allowed" 1 UNAUTHENTICATED alg_not_allowed - "$T/ps" --user alice
-chk "EdDSA JWT from the provider: alg_not_allowed" 1 UNAUTHENTICATED alg_not_allowed - "$T/ed" --user alice
+chk "PS256 JWT, PS256 not on the allow-list: alg_not_allowed" 1 UNAUTHENTICATED alg_not_allowed - "$T/ps" --user alice
+chk "EdDSA JWT, EdDSA not on the allow-list: alg_not_allowed" 1 UNAUTHENTICATED alg_not_allowed - "$T/ed" --user alice
 # one signature character changed (not the last one, whose low bits may be slack)
 tk=$(<"$T/rs") ; sig=${tk##*.}
 [ "${sig:10:1}" = A ] && c=B || c=A
 printf '%s\n' "${tk%.*}.${sig:0:10}$c${sig:11}" > "$T/rs-bad"
 unset tk sig
 chk "RS256 JWT with one signature character changed: bad_signature" 1 UNAUTHENTICATED bad_signature - "$T/rs-bad" --user alice
-sed 's/^algorithms = .*/algorithms = RS256, ES256, PS256/' "$CONF" > "$W/ps.conf"
-chmod 600 "$W/ps.conf"
-out=$("$K" check --config "$W/ps.conf" < "$T/rs" 2>&1); rc=$?
-t_check "algorithms = PS256 is a config error naming the key (exit 4)" "4 1" \
-    "$rc $(grep -c "ps.conf:[0-9]*: \[provider oidc\] algorithms: 'PS256' is not a supported algorithm" <<<"$out")"
+# with PS256 and EdDSA configured, the provider's own PS256 (RSA-PSS) and
+# EdDSA (Ed25519, OKP JWK) tokens pass; each stays refused with only the other
+MODERN=$W/modern.conf
+sed 's/^algorithms = .*/algorithms = RS256, ES256, PS256, EdDSA/' "$CONF" > "$MODERN"
+sed 's/^algorithms = .*/algorithms = RS256, PS256/' "$CONF" > "$W/ps-only.conf"
+chmod 600 "$MODERN" "$W/ps-only.conf"
+KZ_CONF=$MODERN chk "PS256 JWT from the provider, PS256 configured: OK" 0 OK none alice "$T/ps" --user alice
+KZ_CONF=$MODERN chk "EdDSA JWT from the provider, EdDSA configured: OK" 0 OK none alice "$T/ed" --user alice
+KZ_CONF=$MODERN chk "PS256/EdDSA configured: RS256 still OK" 0 OK none alice "$T/rs" --user alice
+KZ_CONF=$W/ps-only.conf chk "EdDSA JWT with only PS256 configured: alg_not_allowed" 1 UNAUTHENTICATED alg_not_allowed - "$T/ed" --user alice
 
 # refresh token presented as a login: the provider's introspection says
 # active, no token_type, no aud; the configured audience refuses it.
@@ -205,8 +210,10 @@ pamt "PAM sudo: alice opaque token" sudo alice "$T/op" "auth=PAM_SUCCESS acct=PA
 pamt "PAM sudo: bob's 403 fails authentication (default, no authz_in_account)" sudo bob "$T/bob-rs" "auth=PAM_AUTH_ERR acct=- reason=missing_group"
 t_check "PAM tells bob why (403)" 1 "$(grep -c 'Not a member of group ops-admins' "$W/pam.out")"
 pamt "PAM sudo: bob's token for alice" sudo alice "$T/bob-rs" "auth=PAM_AUTH_ERR acct=- reason=user_mismatch"
-pamt "PAM sudo: PS256 token" sudo alice "$T/ps" "auth=PAM_AUTH_ERR acct=- reason=alg_not_allowed"
-pamt "PAM sudo: EdDSA token" sudo alice "$T/ed" "auth=PAM_AUTH_ERR acct=- reason=alg_not_allowed"
+pamt "PAM sudo: PS256 token (not allowed)" sudo alice "$T/ps" "auth=PAM_AUTH_ERR acct=- reason=alg_not_allowed"
+pamt "PAM sudo: EdDSA token (not allowed)" sudo alice "$T/ed" "auth=PAM_AUTH_ERR acct=- reason=alg_not_allowed"
+CONF=$MODERN pamt "PAM sudo: PS256 token, PS256 configured" sudo alice "$T/ps" "auth=PAM_SUCCESS acct=PAM_SUCCESS reason=none"
+CONF=$MODERN pamt "PAM sudo: EdDSA token, EdDSA configured" sudo alice "$T/ed" "auth=PAM_SUCCESS acct=PAM_SUCCESS reason=none"
 pamt "PAM sudo: revoked opaque token" sudo alice "$T/rv" "auth=PAM_AUTH_ERR acct=- reason=inactive"
 pamt "PAM sudo: refresh token as a login" sudo alice "$T/rt-login" "auth=PAM_AUTH_ERR acct=- reason=bad_audience"
 pamt "PAM sshd: scope 'admin' only fails authentication (403)" sshd alice "$T/admin" "auth=PAM_AUTH_ERR acct=- reason=missing_scope"

@@ -130,7 +130,18 @@ errors_name_line_and_key(void **state)
 	    "validation: 'magic' is not one of");
 	parse_err(BASE "algorithms = RS256, none\n", "'none' is not a "
 	    "supported algorithm");
-	parse_err(BASE "algorithms = PS256\n", "'PS256' is not a supported");
+	parse_err(BASE "algorithms = PS256, ps256\n", "'ps256' is not a "
+	    "supported");
+	parse_err(BASE "algorithms = EdDSA, Ed25519\n", "'Ed25519' is not a "
+	    "supported");
+	kz_config_free(parse_ok(BASE "algorithms = PS256, PS384, PS512, EdDSA, "
+	    "RS384, ES512\n"));
+	parse_err(BASE "allowed_hosts = idp.example.com/path\n",
+	    "allowed_hosts: 'idp.example.com/path' is not a host");
+	parse_err(BASE "allowed_hosts = user@idp.example.com\n",
+	    "allowed_hosts: 'user@idp.example.com' is not a host");
+	kz_config_free(parse_ok(BASE "allowed_hosts = a.example.com, "
+	    "b.example.com:8443, [::1]:443\n"));
 	parse_err(BASE "jwks_url = http://idp.example.com/jwks\n",
 	    "jwks_url: 'http://idp.example.com/jwks' is not an https:// URL");
 	parse_err(BASE "tokeninfo_header = Cookie\n", "tokeninfo_header");

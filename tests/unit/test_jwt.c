@@ -646,6 +646,63 @@ no_token_in_logs(void **state)
 	free(tok);
 }
 
+/* Issue 14: PS256/384/512 (RSA-PSS, salt = hash length) and EdDSA
+ * (Ed25519 OKP JWKs), on the allow-list and of the key's family only. */
+static void
+expect_in(kz_ctx *c, const char *mint_json, kz_verdict v, kz_reason r)
+{
+	char *tok = kzt_mint(mint_json);
+	kz_result res;
+
+	assert_non_null(tok);
+	kzt_decide(c, tok, "alice", NULL, &res);
+	assert_decision(&res, v, r);
+	kz_result_clear(&res);
+	free(tok);
+}
+
+static void
+pss_and_eddsa(void **state)
+{
+	kz_ctx *c;
+
+	(void)state;
+	/* first mints make the IdP publish ps1 and ed1 before we fetch */
+	free(kzt_mint("{\"alg\":\"PS256\"}"));
+	free(kzt_mint("{\"alg\":\"EdDSA\"}"));
+	c = kzt_ctx("jwt-modern", "algorithms = RS256, PS256, PS384, PS512, "
+	    "EdDSA\n");
+	expect_in(c, "{\"alg\":\"PS256\"}", KZ_OK, KZ_R_NONE);
+	expect_in(c, "{\"alg\":\"PS384\"}", KZ_OK, KZ_R_NONE);
+	expect_in(c, "{\"alg\":\"PS512\"}", KZ_OK, KZ_R_NONE);
+	expect_in(c, "{\"alg\":\"EdDSA\"}", KZ_OK, KZ_R_NONE);
+	/* the same token twice: the key (and its contexts) are reused */
+	expect_in(c, "{\"alg\":\"PS256\",\"claims\":{\"jti\":\"x\"}}", KZ_OK,
+	    KZ_R_NONE);
+	/* RFC 7518 3.5: the salt is as long as the hash, nothing else */
+	expect_in(c, "{\"alg\":\"PS256\",\"pss_salt\":0}", KZ_UNAUTHENTICATED,
+	    KZ_R_BAD_SIGNATURE);
+	expect_in(c, "{\"alg\":\"PS256\",\"pss_salt\":222}", KZ_UNAUTHENTICATED,
+	    KZ_R_BAD_SIGNATURE);
+	expect_in(c, "{\"alg\":\"EdDSA\",\"tamper\":\"signature\"}",
+	    KZ_UNAUTHENTICATED, KZ_R_BAD_SIGNATURE);
+	expect_in(c, "{\"alg\":\"PS256\",\"tamper\":\"signature\"}",
+	    KZ_UNAUTHENTICATED, KZ_R_BAD_SIGNATURE);
+	/* family and pinned alg: rsa1's JWK pins RS256, ps1 is RSA */
+	expect_in(c, "{\"alg\":\"PS256\",\"kid\":\"rsa1\"}", KZ_UNAUTHENTICATED,
+	    KZ_R_ALG_NOT_ALLOWED);
+	expect_in(c, "{\"alg\":\"EdDSA\",\"header\":{\"kid\":\"ps1\"}}",
+	    KZ_UNAUTHENTICATED, KZ_R_ALG_NOT_ALLOWED);
+	expect_in(c, "{\"alg\":\"RS256\",\"kid\":\"ps1\",\"header\":{\"alg\":"
+	    "\"EdDSA\"}}", KZ_UNAUTHENTICATED, KZ_R_ALG_NOT_ALLOWED);
+	kz_ctx_close(c);
+	/* not on the allow-list (the default RS256, ES256): refused */
+	expect("{\"alg\":\"PS256\"}", NULL, KZ_UNAUTHENTICATED,
+	    KZ_R_ALG_NOT_ALLOWED);
+	expect("{\"alg\":\"EdDSA\"}", NULL, KZ_UNAUTHENTICATED,
+	    KZ_R_ALG_NOT_ALLOWED);
+}
+
 int
 main(void)
 {
@@ -669,6 +726,7 @@ main(void)
 		cmocka_unit_test(pinned_jwks_file),
 		cmocka_unit_test(denylist),
 		cmocka_unit_test(no_token_in_logs),
+		cmocka_unit_test(pss_and_eddsa),
 		/* last: it rotates the IdP's keys */
 		cmocka_unit_test(unknown_kid_then_rotation),
 	};

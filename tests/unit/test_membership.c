@@ -230,6 +230,36 @@ provider_down(void **state)
 	kz_ctx_close(ctx);
 }
 
+/* A 308 from the platform is followed once, on membership_url's host
+ * only (issue 14). */
+static void
+membership_moves(void **state)
+{
+	kz_ctx *ctx = ctx_for("memmove", 0);
+	char *alice = user_token("alice", "[]");
+	kz_result res;
+
+	(void)state;
+	enroll_group(ctx, "opsm", "ops-admins", "ops-admins");
+	free(kzt_idp("POST", "/test/mode", "{\"membership_move\":\"same\"}"));
+	kzt_stats_reset();
+	kzt_decide(ctx, alice, "alice", "sudo", &res);
+	assert_decision(&res, KZ_OK, KZ_R_NONE);
+	kz_result_clear(&res);
+	assert_int_equal(kzt_stat("/membership/ops-admins/alice"), 1);
+	assert_int_equal(kzt_stat("/membership2/ops-admins/alice"), 1);
+
+	free(kzt_idp("POST", "/test/mode", "{\"membership_move\":\"foreign\"}"));
+	kzt_stats_reset();
+	kzt_decide(ctx, alice, "alice", "sudo", &res);
+	assert_decision(&res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR);
+	kz_result_clear(&res);
+	assert_int_equal(kzt_stat("/membership/ops-admins/alice"), 1);
+	assert_int_equal(kzt_stat("/membership2/ops-admins/alice"), 0);
+	free(alice);
+	kz_ctx_close(ctx);
+}
+
 int
 main(void)
 {
@@ -241,6 +271,7 @@ main(void)
 		cmocka_unit_test(revoked_beats_cache),
 		cmocka_unit_test(wrong_group_token),
 		cmocka_unit_test(provider_down),
+		cmocka_unit_test(membership_moves),
 	};
 
 	return cmocka_run_group_tests_name("membership", tests, NULL, NULL);

@@ -373,7 +373,7 @@ kaizala_dialect(void **state)
 	kz_enr_clear(&e);
 	assert_rt_state(ctx, "k1", "current");
 
-	/* 308: the endpoint moved; from then on its /token is used */
+	/* 308: the endpoint moved; its Location is used from then on */
 	free(kzt_idp("POST", "/test/mode", "{\"kaizala_move\":true}"));
 	kzt_stats_reset();
 	assert_int_equal(kz_enrollment_refresh(ctx, "k1", 0, &res), KZ_OK);
@@ -401,6 +401,282 @@ kaizala_dialect(void **state)
 	kz_free_secret(rt);
 	kz_ctx_close(ctx);
 }
+
+/* ---- Kaizala moves (issue 14): where a 308 or endpointUrl may take us ---- */
+
+static kz_ctx *
+kaizala_ctx(const char *name, const char *extra)
+{
+	char buf[1024];
+
+	snprintf(buf, sizeof(buf), "token_url = %s/kaizala/token\n"
+	    "token_style = kaizala\n%s", kzt_idp_url(), extra ? extra : "");
+	return kzt_ctx(name, buf);
+}
+
+/* How many Kaizala token requests reached the IdP under a Host header
+ * starting with host (NULL: any), and how many of those carried the
+ * application secret; the record is cleared. */
+static long
+kaizala_seen(const char *host, long *with_secret)
+{
+	char *body = kzt_idp("POST", "/test/kaizala_seen", "{}");
+	json_t *o = body ? json_loads(body, 0, NULL) : NULL, *it;
+	size_t i;
+	long n = 0;
+
+	*with_secret = 0;
+	json_array_foreach(json_object_get(o, "seen"), i, it) {
+		const char *h = kz_json_str(it, "host");
+
+		if (host != NULL && (h == NULL || strncmp(h, host,
+		    strlen(host)) != 0))
+			continue;
+		n++;
+		if (json_is_true(json_object_get(it, "secret")) ||
+		    json_is_true(json_object_get(it, "refresh_token")))
+			(*with_secret)++;
+	}
+	json_decref(o);
+	free(body);
+	return n;
+}
+
+static void
+kaizala_enroll(kz_ctx *ctx, const char *name, char **rt)
+{
+	kz_result res;
+
+	*rt = new_rt("{\"username\":\"alice\",\"expires_in\":600}");
+	assert_int_equal(kz_enroll(ctx, name, NULL, 0, "alice", *rt, 0,
+	    &res), KZ_OK);
+	kz_result_clear(&res);
+}
+
+static void
+kaizala_move_mode(const char *mode)
+{
+	char q[128];
+
+	snprintf(q, sizeof(q), "{\"kaizala_move\":\"%s\"}", mode);
+	free(kzt_idp("POST", "/test/mode", q));
+}
+
+/* Location only, then Location and a body: the new token URL is the
+ * Location itself, kept with the configured URL it came from. */
+static void
+kaizala_moves_both_ways(void **state)
+{
+	kz_ctx *ctx = kaizala_ctx("kmove", NULL);
+	const char *modes[] = { "location", "body" };
+	char *rt, want[512], from[512], err[256];
+	struct kz_enr e;
+	kz_result res;
+	long sec;
+
+	(void)state;
+	kaizala_enroll(ctx, "m1", &rt);
+	snprintf(want, sizeof(want), "%s/kaizala/api2/token", kzt_idp_url());
+	snprintf(from, sizeof(from), "%s/kaizala/token", kzt_idp_url());
+	for (size_t i = 0; i < KZ_NELEM(modes); i++) {
+		e = load(ctx, "m1");
+		free(e.token_url);
+		free(e.token_url_from);
+		e.token_url = e.token_url_from = NULL;
+		assert_int_equal(kz_store_save(ctx, &e, err, sizeof(err)), 0);
+		kz_enr_clear(&e);
+		kaizala_move_mode(modes[i]);
+		kzt_stats_reset();
+		assert_int_equal(kz_enrollment_refresh(ctx, "m1", 0, &res),
+		    KZ_OK);
+		kz_result_clear(&res);
+		e = load(ctx, "m1");
+		assert_string_equal(e.token_url, want);
+		assert_string_equal(e.token_url_from, from);
+		kz_enr_clear(&e);
+		assert_int_equal(kz_enrollment_refresh(ctx, "m1", 0, &res),
+		    KZ_OK);
+		kz_result_clear(&res);
+		assert_int_equal(kzt_stat("/kaizala/token"), 1);
+		assert_int_equal(kzt_stat("/kaizala/api2/token"), 2);
+	}
+	assert_int_equal(kaizala_seen("localhost", &sec), 0);
+	kz_free_secret(rt);
+	kz_ctx_close(ctx);
+}
+
+/* A 308 to another host is refused: nothing is sent there, and the
+ * enrollment stays as it was; allowed_hosts lets it through. */
+static void
+kaizala_foreign_move_refused(void **state)
+{
+	kz_ctx *ctx = kaizala_ctx("kforeign", NULL);
+	char *rt, allow[300];
+	const char *port = strrchr(kzt_idp_url(), ':');
+	struct kz_enr e;
+	kz_result res;
+	long sec;
+
+	(void)state;
+	kaizala_enroll(ctx, "f1", &rt);
+	kz_free_secret(rt);
+	e = load(ctx, "f1");
+	rt = kz_strdup(e.refresh_token);	/* as stored after enrolling */
+	kz_enr_clear(&e);
+	kaizala_seen(NULL, &sec);
+	kaizala_move_mode("foreign");
+	assert_int_equal(kz_enrollment_refresh(ctx, "f1", 0, &res),
+	    KZ_UNAVAILABLE);
+	assert_int_equal(res.reason, KZ_R_PROVIDER_ERROR);
+	kz_result_clear(&res);
+	assert_int_equal(kaizala_seen("localhost", &sec), 0);
+	e = load(ctx, "f1");
+	assert_null(e.token_url);
+	assert_int_equal(e.state, KZ_ENR_ACTIVE);
+	assert_string_equal(e.refresh_token, rt);
+	kz_enr_clear(&e);
+	/* an endpointUrl on another host is not adopted either */
+	kaizala_move_mode("foreign_body");
+	assert_int_equal(kz_enrollment_refresh(ctx, "f1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	e = load(ctx, "f1");
+	assert_null(strstr(e.endpoint_url, "localhost"));
+	kz_enr_clear(&e);
+	kz_ctx_close(ctx);
+
+	/* the admin lists the host: the move is followed, secrets and all */
+	snprintf(allow, sizeof(allow), "allowed_hosts = localhost%s\n", port);
+	ctx = kaizala_ctx("kforeign", allow);
+	kaizala_seen(NULL, &sec);
+	kaizala_move_mode("foreign");
+	assert_int_equal(kz_enrollment_refresh(ctx, "f1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	assert_int_equal(kaizala_seen("localhost", &sec), 1);
+	assert_int_equal(sec, 1);
+	e = load(ctx, "f1");
+	assert_non_null(strstr(e.token_url, "://localhost:"));
+	kz_enr_clear(&e);
+	kz_ctx_close(ctx);
+
+	/* without the entry again, the kept move is dropped, not used */
+	ctx = kaizala_ctx("kforeign", NULL);
+	kaizala_seen(NULL, &sec);
+	assert_int_equal(kz_enrollment_refresh(ctx, "f1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	assert_int_equal(kaizala_seen("localhost", &sec), 0);
+	assert_int_equal(kaizala_seen(NULL, &sec), 0);
+	e = load(ctx, "f1");
+	assert_null(e.token_url);
+	kz_enr_clear(&e);
+	kz_free_secret(rt);
+	kz_ctx_close(ctx);
+}
+
+/* A kept move is dropped once the configured token_url is another. */
+static void
+kaizala_move_dropped_with_config(void **state)
+{
+	kz_ctx *ctx = kaizala_ctx("kdrop", NULL);
+	char *rt, err[256], url[512];
+	struct kz_enr e;
+	kz_result res;
+
+	(void)state;
+	kaizala_enroll(ctx, "d1", &rt);
+	e = load(ctx, "d1");
+	snprintf(url, sizeof(url), "%s/kaizala/api2/token", kzt_idp_url());
+	e.token_url = kz_strdup(url);
+	snprintf(url, sizeof(url), "%s/old/kaizala/token", kzt_idp_url());
+	e.token_url_from = kz_strdup(url);
+	assert_int_equal(kz_store_save(ctx, &e, err, sizeof(err)), 0);
+	kz_enr_clear(&e);
+	kzt_stats_reset();
+	assert_int_equal(kz_enrollment_refresh(ctx, "d1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	assert_int_equal(kzt_stat("/kaizala/api2/token"), 0);
+	assert_int_equal(kzt_stat("/kaizala/token"), 1);
+	e = load(ctx, "d1");
+	assert_null(e.token_url);
+	assert_null(e.token_url_from);
+	kz_enr_clear(&e);
+	kz_free_secret(rt);
+	kz_ctx_close(ctx);
+}
+
+static int64_t retry_offset;
+
+static int64_t
+retry_now(void)
+{
+	return (int64_t)time(NULL) + retry_offset;
+}
+
+/* A 429's Retry-After is kept; once it has passed, refreshes work. */
+static void
+kaizala_retry_after_passes(void **state)
+{
+	kz_ctx *ctx = kaizala_ctx("k429", NULL);
+	char *rt;
+	kz_result res;
+
+	(void)state;
+	ctx->now = retry_now;
+	kaizala_enroll(ctx, "w1", &rt);
+	free(kzt_idp("POST", "/test/fault", "{\"mode\":\"429\",\"paths\":"
+	    "[\"/kaizala\"],\"count\":1,\"retry_after\":120}"));
+	assert_int_equal(kz_enrollment_refresh(ctx, "w1", KZ_REFRESH_WAIT,
+	    &res), KZ_UNAVAILABLE);
+	assert_int_equal(res.reason, KZ_R_RATE_LIMITED);
+	kz_result_clear(&res);
+	kzt_stats_reset();
+	retry_offset = 100;	/* not yet */
+	assert_int_equal(kz_enrollment_refresh(ctx, "w1", 0, &res),
+	    KZ_UNAVAILABLE);
+	assert_int_equal(res.reason, KZ_R_RATE_LIMITED);
+	kz_result_clear(&res);
+	assert_int_equal(kzt_stat("/kaizala/token"), 0);
+	retry_offset = 125;	/* passed */
+	assert_int_equal(kz_enrollment_refresh(ctx, "w1", 0, &res), KZ_OK);
+	kz_result_clear(&res);
+	assert_int_equal(kzt_stat("/kaizala/token"), 1);
+	retry_offset = 0;
+	kz_free_secret(rt);
+	kz_ctx_close(ctx);
+}
+/* Endpoints a discovery document names are used only on the discovery
+ * URL's host or an allowed host: here the document is fetched from
+ * localhost and names 127.0.0.1. */
+static void
+discovery_foreign_endpoints_refused(void **state)
+{
+	const char *port = strrchr(kzt_idp_url(), ':');
+	char extra[512], allow[128];
+	char *rt = new_rt("{\"username\":\"alice\"}");
+	kz_ctx *ctx;
+	kz_result res;
+
+	(void)state;
+	snprintf(allow, sizeof(allow), "allowed_hosts = 127.0.0.1%s\n", port);
+	snprintf(extra, sizeof(extra), "discovery = https://localhost%s/"
+	    ".well-known/openid-configuration\n%s", port, allow);
+	ctx = kzt_ctx("discforeign", extra);
+	assert_int_equal(kz_enroll(ctx, "df", NULL, 0, "alice", rt, 0, &res),
+	    KZ_OK);
+	kz_result_clear(&res);
+	kz_ctx_close(ctx);
+
+	snprintf(extra, sizeof(extra), "discovery = https://localhost%s/"
+	    ".well-known/openid-configuration\n", port);
+	ctx = kzt_ctx("discforeign", extra);
+	kzt_stats_reset();
+	assert_int_equal(kz_enrollment_refresh(ctx, "df", 0, &res), KZ_ERROR);
+	assert_int_equal(res.reason, KZ_R_CONFIG);
+	kz_result_clear(&res);
+	assert_int_equal(kzt_stat("/token"), 0);
+	kz_free_secret(rt);
+	kz_ctx_close(ctx);
+}
+/* ---- end of Kaizala moves ---- */
 
 static void
 kaizala_rotation_off(void **state)
@@ -771,6 +1047,11 @@ main(void)
 		cmocka_unit_test(rate_limit_remembered),
 		cmocka_unit_test(kaizala_dialect),
 		cmocka_unit_test(kaizala_rotation_off),
+		cmocka_unit_test(kaizala_moves_both_ways),
+		cmocka_unit_test(kaizala_foreign_move_refused),
+		cmocka_unit_test(kaizala_move_dropped_with_config),
+		cmocka_unit_test(kaizala_retry_after_passes),
+		cmocka_unit_test(discovery_foreign_endpoints_refused),
 		cmocka_unit_test(cut_answer_at_every_byte),
 		cmocka_unit_test(long_and_spaced_tokens_stored),
 		cmocka_unit_test(hostile_lifetimes_clamped),
