@@ -48,7 +48,7 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 
 .PHONY: all check check-unit check-asan install clean demo bench fuzz deb interop deps deps-test
-all: $(B)/libkzauth.so.0 $(B)/pam_kztoken.so $(B)/kztoken
+all: $(B)/libkzauth.so.0 $(B)/pam_kztoken.so $(B)/kztoken $(B)/libnss_kztoken.so.2
 
 $(B)/obj/lib/%.o: libkzauth/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -74,6 +74,16 @@ $(B)/libkzauth_internal.a: $(LIB_OBJ)
 $(B)/pam_kztoken.so: $(PAM_OBJ) $(B)/libkzauth.so.0 pam_kztoken/pam_kztoken.map
 	$(CC) -shared -Wl,--version-script=pam_kztoken/pam_kztoken.map $(LDHARDEN) \
 	  -Wl,-rpath,'$(RUNPATH)' -o $@ $(PAM_OBJ) -L$(B) -lkzauth -lpam
+
+# The NSS module reads only its database: no libkzauth, curl or jansson.
+NSS_SRC   := $(sort $(wildcard nss_kztoken/*.c))
+NSS_OBJ   := $(NSS_SRC:nss_kztoken/%.c=$(B)/obj/nss/%.o)
+$(B)/obj/nss/%.o: nss_kztoken/%.c nss_kztoken/kzdb.h nss_kztoken/nss_kztoken.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+$(B)/libnss_kztoken.so.2: $(NSS_OBJ) nss_kztoken/nss_kztoken.map
+	$(CC) -shared -Wl,-soname,libnss_kztoken.so.2 \
+	  -Wl,--version-script=nss_kztoken/nss_kztoken.map $(LDHARDEN) -o $@ $(NSS_OBJ)
 
 $(B)/kztoken: $(TOOL_OBJ) $(B)/libkzauth.so.0
 	$(CC) -pie $(LDHARDEN) -Wl,-rpath,'$(RUNPATH)' -o $@ $(TOOL_OBJ) -L$(B) -lkzauth -ljansson -lcrypto
