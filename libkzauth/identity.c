@@ -190,6 +190,42 @@ map_user(kz_ctx *ctx, struct kz_provider *p, char **user, kz_result *res)
 }
 
 /*
+ * The local name of a name the provider uses: username_transform, then
+ * user_map_file, then the shape check.  PAM's binding and `kztoken sync`
+ * both go through here, so a directory user is called what a login by
+ * token would be bound to.  On KZ_OK *out is malloc'd.
+ */
+kz_verdict
+kz_local_name(kz_ctx *ctx, struct kz_provider *p, const char *ext,
+    char **out, kz_result *res)
+{
+	char *u, *at;
+	kz_verdict v;
+
+	*out = NULL;
+	if ((u = strdup(ext)) == NULL)
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	if ((p->username_transform & KZ_XFORM_STRIP_DOMAIN) &&
+	    (at = strchr(u, '@')) != NULL)
+		*at = '\0';
+	if (p->username_transform & KZ_XFORM_LOWERCASE)
+		for (char *c = u; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	if (p->user_map_file != NULL &&
+	    (v = map_user(ctx, p, &u, res)) != KZ_OK) {
+		free(u);
+		return v;
+	}
+	if (u == NULL || !user_name_ok(u)) {
+		free(u);
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
+		    "the token's user name is not a usable local name");
+	}
+	*out = u;
+	return KZ_OK;
+}
+
+/*
  * Binds the token's identity to the requested user.  The only place that
  * records a binding (ctx->bound), which kz_decide insists on before it
  * lets an OK or a FORBIDDEN out.  The name before transform and map is
@@ -199,33 +235,18 @@ kz_verdict
 kz_bind_user(kz_ctx *ctx, struct kz_provider *p, const char *want,
     kz_result *res)
 {
-	char *u = res->id.user, *at, *ext;
+	char *u, *ext;
 	kz_verdict v;
 
 	kz_unbind(ctx);
-	if (u == NULL)
+	if (res->id.user == NULL)
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
 		    "the token names no user (%s, username, sub)",
 		    p->username_claim);
-	if ((ext = strdup(u)) == NULL)
-		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
-	if ((p->username_transform & KZ_XFORM_STRIP_DOMAIN) &&
-	    (at = strchr(u, '@')) != NULL)
-		*at = '\0';
-	if (p->username_transform & KZ_XFORM_LOWERCASE)
-		for (char *c = u; *c; c++)
-			*c = (char)tolower((unsigned char)*c);
-	if (p->user_map_file != NULL &&
-	    (v = map_user(ctx, p, &res->id.user, res)) != KZ_OK) {
-		free(ext);
+	if ((v = kz_local_name(ctx, p, res->id.user, &u, res)) != KZ_OK)
 		return v;
-	}
-	u = res->id.user;
-	if (u == NULL || !user_name_ok(u)) {
-		free(ext);
-		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
-		    "the token's user name is not a usable local name");
-	}
+	ext = res->id.user;
+	res->id.user = u;
 	if (want != NULL && strcmp(u, want) != 0) {
 		free(ext);
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,

@@ -89,6 +89,20 @@ struct kz_service {
 	long max_token_age;		/* 0: no limit */
 };
 
+/* [nss]: what `kztoken sync` reads and writes (DESIGN.md section 16). */
+enum kz_dir_style { KZ_DIR_SCIM, KZ_DIR_KAIZALA };
+struct kz_nss_conf {
+	bool present;			/* the file has an [nss] section */
+	char *enrollment;
+	int directory_style;		/* enum kz_dir_style */
+	char *directory_url;
+	struct kz_strv groups;
+	long uid_min, uid_max;
+	char *home, *shell;		/* home: %u is the user name */
+	long sync_interval;
+	char *db_dir;
+};
+
 struct kz_config {
 	char *path;
 	char *provider;
@@ -103,6 +117,7 @@ struct kz_config {
 	size_t nproviders;
 	struct kz_service *services;
 	size_t nservices;
+	struct kz_nss_conf nss;
 };
 
 KZ_HIDDEN int kz_config_load(struct kz_config **out, const char *path,
@@ -186,6 +201,11 @@ KZ_HIDDEN int kz_json_time(json_t *o, const char *key, int64_t *out);
 KZ_HIDDEN int kz_json_names(json_t *o, const char *key, struct kz_strv *out);
 /* Parses at most KZ_MAX_BODY bytes, nesting at most KZ_MAX_JSON_DEPTH. */
 KZ_HIDDEN json_t *kz_json_parse(const char *buf, size_t len);
+/* The same with another size cap (directory listings). */
+KZ_HIDDEN json_t *kz_json_parse_max(const char *buf, size_t len, size_t max);
+/* Percent-encodes in (RFC 3986 unreserved kept) into out, which has room
+ * for 3 * strlen(in) + 1 bytes. */
+KZ_HIDDEN void kz_url_escape(char *out, const char *in);
 
 /* ---- base64url (b64.c) ---- */
 
@@ -231,6 +251,7 @@ struct kz_http_req {
 	const char *const *headers;	/* NULL-terminated "Name: value" */
 	const char *body;		/* POST body, form-encoded */
 	size_t body_len;
+	size_t max_body;		/* answer cap; 0: KZ_MAX_BODY */
 };
 
 struct kz_http_resp {
@@ -238,6 +259,7 @@ struct kz_http_resp {
 	char *body;
 	size_t body_len;
 	char *location;			/* Location header, if any */
+	char *etag;			/* ETag header, if any */
 	long retry_after;		/* seconds, or -1 */
 	int64_t date;			/* Date header as epoch, or 0 */
 	kz_reason fail;			/* KZ_R_NONE when a status arrived */
@@ -318,6 +340,9 @@ KZ_HIDDEN kz_verdict kz_http_failure(const struct kz_http_resp *r,
 KZ_HIDDEN char *kz_read_client_secret(kz_ctx *ctx, struct kz_provider *p,
     char *err, size_t errlen);
 
+/* username_transform, user_map_file and the shape check (identity.c). */
+KZ_HIDDEN kz_verdict kz_local_name(kz_ctx *ctx, struct kz_provider *p,
+    const char *ext, char **out, kz_result *res);
 KZ_HIDDEN kz_verdict kz_bind_user(kz_ctx *ctx, struct kz_provider *p,
     const char *want_user, kz_result *res);
 KZ_HIDDEN void kz_unbind(kz_ctx *ctx);
@@ -368,6 +393,87 @@ KZ_HIDDEN int kz_pam_services_check(kz_ctx *ctx, const char *dir,
 KZ_HIDDEN void kz_audit(kz_ctx *ctx, const kz_request *req,
     const kz_result *res);
 KZ_HIDDEN void kz_syslog_send(kz_ctx *ctx, int prio, const char *line);
+
+/* ---- the NSS database (nssdb.c; format in nss_kztoken/kzdb.h) ---- */
+
+struct kz_nss_user {
+	char *name, *gecos, *dir, *shell;
+	uint32_t uid, gid;
+};
+
+struct kz_nss_group {
+	char *name;
+	uint32_t gid;
+	struct kz_strv members;		/* user names */
+};
+
+struct kz_nss_db {
+	struct kz_nss_user *users;
+	size_t nusers;
+	struct kz_nss_group *groups;	/* private groups included */
+	size_t ngroups;
+	uint32_t uid_min, uid_max;
+};
+
+/* The file's bytes (malloc'd), or NULL when out of memory or too big. */
+KZ_HIDDEN char *kz_nssdb_build(const struct kz_nss_db *db, int64_t now,
+    size_t *len);
+/* Builds and atomically replaces dir/kztoken.db (dir made 0755). */
+KZ_HIDDEN int kz_nssdb_write(const char *dir, const struct kz_nss_db *db,
+    int64_t now, char *err, size_t errlen);
+KZ_HIDDEN void kz_nss_db_free(struct kz_nss_db *db);
+
+/* ---- the organisation's directory (directory.c) ---- */
+
+struct kz_dir_user {
+	char *id;			/* the directory's immutable id */
+	char *username, *display;
+	bool active;
+};
+
+struct kz_dir_group {
+	char *id, *name;
+	struct kz_strv members;		/* ids of member users */
+};
+
+struct kz_dir {
+	struct kz_dir_user *users;
+	size_t nusers;
+	struct kz_dir_group *groups;
+	size_t ngroups;
+	size_t requests, not_modified;	/* what reading it cost */
+	uint64_t bytes;
+};
+
+/* Reads [nss] groups and their member users (SCIM 2.0, RFC 7644) with
+ * the access token of [nss] enrollment.  Anything but a complete answer
+ * is a failure: a partial directory must never replace the database. */
+KZ_HIDDEN kz_verdict kz_dir_fetch(kz_ctx *ctx, struct kz_provider *p,
+    struct kz_dir *dir, kz_result *res);
+KZ_HIDDEN void kz_dir_free(struct kz_dir *dir);
+
+/* ---- from the directory to the database (nssmap.c) ---- */
+
+/* Names and IDs of the host's own accounts. */
+struct kz_local {
+	struct kz_strv names;
+	uint32_t *ids;
+	size_t nids;
+};
+
+KZ_HIDDEN int kz_local_load(struct kz_local *l, const char *passwd_file,
+    const char *group_file, char *err, size_t errlen);
+KZ_HIDDEN void kz_local_free(struct kz_local *l);
+/* The stable ID of a directory object: SHA-256 of issuer, kind and id,
+ * reduced into uid_min..uid_max (the same on every host). */
+KZ_HIDDEN uint32_t kz_nss_id(const char *issuer, const char *kind,
+    const char *id, uint32_t min, uint32_t max);
+/* Maps the directory into users, private groups and groups; what it
+ * leaves out (local names or IDs, system names, collisions, unusable
+ * names) goes to refused, one line each. */
+KZ_HIDDEN int kz_nss_map(kz_ctx *ctx, struct kz_provider *p,
+    const struct kz_dir *dir, const struct kz_local *local,
+    struct kz_nss_db *out, struct kz_strv *refused);
 
 /* ==== Enrollment (store.c, refresh.c, enroll.c, membership.c) ==== */
 

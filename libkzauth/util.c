@@ -260,11 +260,17 @@ json_depth_ok(const char *buf, size_t len)
 }
 
 json_t *
-kz_json_parse(const char *buf, size_t len)
+kz_json_parse_max(const char *buf, size_t len, size_t max)
 {
 	json_error_t jerr;
 
-	if (buf == NULL || len > KZ_MAX_BODY || !json_depth_ok(buf, len))
+	if (buf == NULL || len > max || !json_depth_ok(buf, len))
 		return NULL;
 	return json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+}
+
+json_t *
+kz_json_parse(const char *buf, size_t len)
+{
+	return kz_json_parse_max(buf, len, KZ_MAX_BODY);
 }

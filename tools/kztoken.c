@@ -24,6 +24,7 @@ static const struct cmd cmds[] = {
 	{ "token", "token NAME", cmd_token },
 	{ "revoke", "revoke NAME [--local-only]", cmd_revoke },
 	{ "doctor", "doctor", cmd_doctor },
+	{ "sync", "sync [--if-due]", cmd_sync },
 };
 
 const char *
