@@ -156,7 +156,7 @@ list_all(struct fetch *f, const char *base, int (*fn)(struct fetch *,
 			return v;
 		list = json_object_get(o, "Resources");
 		if ((list != NULL && !json_is_array(list)) ||
-		    kz_json_int(o, "totalResults", &total) != 0 || total < 0) {
+		    kz_json_int(o, "totalResults", &total) != 1 || total < 0) {
 			json_decref(o);
 			return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
 			    "directory: a list without Resources or "

@@ -208,7 +208,6 @@ kz_nssdb_build(const struct kz_nss_db *db, int64_t now, size_t *lenp)
 		put32(buf, h.pw_byid + 4 * i,
 		    (uint32_t)(pw_at + pwi[i] * sizeof(struct kzdb_pw)));
 	}
-	/* the name is the record's second field, for the reader's search */
 	nmem = 0;
 	for (size_t i = 0; i < db->ngroups; i++) {
 		const struct kz_nss_group *g = &db->groups[i];

@@ -58,7 +58,7 @@ load_one(struct kz_local *l, const char *path, char *err, size_t errlen)
 	char *buf, *line, *save = NULL;
 	size_t len;
 
-	if (kz_read_file(path, KZ_SF_ALLOW_GROUP_READ, 64u * 1024 * 1024,
+	if (kz_read_file(path, 0, 64u * 1024 * 1024,
 	    &buf, &len, err, errlen) != 0)
 		return -1;
 	for (line = strtok_r(buf, "\n", &save); line != NULL;

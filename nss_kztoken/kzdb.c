@@ -187,37 +187,52 @@ fill_gr(const struct kzdb *db, const struct kzdb_gr *r, struct group *gr,
 	return KZDB_FOUND;
 }
 
-/* The key of record off: its name (byname) or id.  Records of both kinds
- * start with the id and have the name second. */
-static int
-cmp_at(const struct kzdb *db, uint32_t off, size_t recsz, const char *name,
-    uint32_t id, bool byname)
-{
-	uint32_t k;
-	const char *s;
+/* How an index is searched: record size, where the name offset sits in
+ * the record (both kinds start with the id), by name or by id. */
+struct key {
+	size_t recsz, name_at;
+	const char *name;
+	uint32_t id;
+	bool byname;
+};
 
-	if (!span_ok(db, off, 1, recsz))
+#define PW_KEY(n, i, b) { sizeof(struct kzdb_pw), \
+	offsetof(struct kzdb_pw, name), n, i, b }
+#define GR_KEY(n, i, b) { sizeof(struct kzdb_gr), \
+	offsetof(struct kzdb_gr, name), n, i, b }
+
+/* The key of record off against k: <0, 0, >0, or 2 when broken. */
+static int
+cmp_at(const struct kzdb *db, uint32_t off, const struct key *k)
+{
+	uint32_t id;
+	const char *s;
+	int c;
+
+	if (!span_ok(db, off, 1, k->recsz))
 		return 2;	/* broken: the search gives up */
-	if (byname) {
-		if ((s = str_at(db, u32_at(db, off + 4))) == NULL)
+	if (k->byname) {
+		if ((s = str_at(db, u32_at(db, off + (uint32_t)k->name_at))) ==
+		    NULL)
 			return 2;
-		return strcmp(name, s) < 0 ? -1 : strcmp(name, s) > 0;
+		c = strcmp(k->name, s);
+		return c < 0 ? -1 : c > 0;
 	}
-	k = u32_at(db, off);
-	return id < k ? -1 : id > k;
+	id = u32_at(db, off);
+	return k->id < id ? -1 : k->id > id;
 }
 
 /* Binary search of an index of n record offsets; 0 when absent. */
 static uint32_t
-search(const struct kzdb *db, uint32_t index, uint32_t n, size_t recsz,
-    const char *name, uint32_t id, bool byname)
+search(const struct kzdb *db, uint32_t index, uint32_t n,
+    const struct key *k)
 {
 	uint32_t lo = 0, hi = n;
 
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo) / 2;
 		uint32_t off = u32_at(db, index + 4 * mid);
-		int c = cmp_at(db, off, recsz, name, id, byname);
+		int c = cmp_at(db, off, k);
 
 		if (c == 2)
 			return 0;
@@ -239,8 +254,8 @@ kzdb_pwnam(const struct kzdb *db, const char *name, struct passwd *pw,
 
 	if (db->h == NULL || !name_ok(name))
 		return KZDB_NOTFOUND;
-	off = search(db, db->h->pw_byname, db->h->npw, sizeof(struct kzdb_pw),
-	    name, 0, true);
+	off = search(db, db->h->pw_byname, db->h->npw,
+	    &(struct key)PW_KEY(name, 0, true));
 	return off ? fill_pw(db, pw_rec(db, off), pw, buf, buflen) :
 	    KZDB_NOTFOUND;
 }
@@ -253,8 +268,8 @@ kzdb_pwuid(const struct kzdb *db, uint32_t uid, struct passwd *pw,
 
 	if (db->h == NULL || !id_ok(db, uid))
 		return KZDB_NOTFOUND;
-	off = search(db, db->h->pw_byid, db->h->npw, sizeof(struct kzdb_pw),
-	    NULL, uid, false);
+	off = search(db, db->h->pw_byid, db->h->npw,
+	    &(struct key)PW_KEY(NULL, uid, false));
 	return off ? fill_pw(db, pw_rec(db, off), pw, buf, buflen) :
 	    KZDB_NOTFOUND;
 }
@@ -267,8 +282,8 @@ kzdb_grnam(const struct kzdb *db, const char *name, struct group *gr,
 
 	if (db->h == NULL || !name_ok(name))
 		return KZDB_NOTFOUND;
-	off = search(db, db->h->gr_byname, db->h->ngr, sizeof(struct kzdb_gr),
-	    name, 0, true);
+	off = search(db, db->h->gr_byname, db->h->ngr,
+	    &(struct key)GR_KEY(name, 0, true));
 	return off ? fill_gr(db, gr_rec(db, off), gr, buf, buflen) :
 	    KZDB_NOTFOUND;
 }
@@ -281,8 +296,8 @@ kzdb_grgid(const struct kzdb *db, uint32_t gid, struct group *gr,
 
 	if (db->h == NULL || !id_ok(db, gid))
 		return KZDB_NOTFOUND;
-	off = search(db, db->h->gr_byid, db->h->ngr, sizeof(struct kzdb_gr),
-	    NULL, gid, false);
+	off = search(db, db->h->gr_byid, db->h->ngr,
+	    &(struct key)GR_KEY(NULL, gid, false));
 	return off ? fill_gr(db, gr_rec(db, off), gr, buf, buflen) :
 	    KZDB_NOTFOUND;
 }
