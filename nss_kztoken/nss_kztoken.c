@@ -125,7 +125,11 @@ acquire_locked(void)
 	struct stat st;
 
 	db_path(path, sizeof(path));
-	if (path[0] == '\0' || lstat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+	/* owner and mode every time: a chmod changes neither inode nor
+	 * mtime, and a file others may write is not ours to serve */
+	if (path[0] == '\0' || lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    (st.st_uid != 0 && st.st_uid != geteuid()) ||
+	    (st.st_mode & 022) != 0) {
 		unref(current);
 		current = NULL;
 		return NULL;
