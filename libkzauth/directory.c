@@ -9,6 +9,11 @@
  *
  * Every answer must be complete: a failed page fails the whole read, so
  * the caller keeps the database it has rather than dropping users.
+ *
+ * Answers that came with an ETag are kept in db_dir/scim.cache (root,
+ * 0600) with their URL; the next sync sends If-None-Match and a 304 uses
+ * the kept answer, so an unchanged directory costs only conditional
+ * requests.  The cache is written only after a complete read.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +26,8 @@
 #define DIR_PAGE 500
 #define DIR_MAX_PAGES 100000
 #define DIR_FEW_MEMBERS 50	/* up to this many: one GET per user */
+#define DIR_CACHE "scim.cache"
+#define DIR_MAX_CACHE (256u * 1024 * 1024)
 
 struct fetch {
 	kz_ctx *ctx;
@@ -29,7 +36,79 @@ struct fetch {
 	char *at;		/* access token, fetched once, wiped at end */
 	bool refreshed;		/* the one forced refresh after a 401 */
 	struct kz_dir *dir;
+	json_t *cache_old;	/* url -> {"etag", "body"} of the last sync */
+	json_t *cache_new;	/* what this sync saw, written at the end */
 };
+
+/* An ETag we may send back in a header: printable ASCII only. */
+static bool
+etag_ok(const char *t)
+{
+	size_t n = t ? strlen(t) : 0;
+
+	if (n == 0 || n > 256)
+		return false;
+	for (; *t; t++)
+		if (*t < 0x20 || *t > 0x7e)
+			return false;
+	return true;
+}
+
+static void
+cache_load(struct fetch *f, const char *dir)
+{
+	char path[4096], err[256], *buf = NULL;
+	size_t len = 0;
+
+	f->cache_new = json_object();
+	snprintf(path, sizeof(path), "%s/%s", dir, DIR_CACHE);
+	if (kz_read_file(path, KZ_SF_MISSING_OK | KZ_SF_SECRET, DIR_MAX_CACHE,
+	    &buf, &len, err, sizeof(err)) != 0 || buf == NULL)
+		return;
+	f->cache_old = kz_json_parse_max(buf, len, DIR_MAX_CACHE);
+	if (!json_is_object(f->cache_old)) {
+		json_decref(f->cache_old);
+		f->cache_old = NULL;
+	}
+	free(buf);
+}
+
+static void
+cache_save(struct fetch *f, const char *dir)
+{
+	char path[4096], err[256], *text;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, DIR_CACHE);
+	if (f->cache_new == NULL ||
+	    (text = json_dumps(f->cache_new, JSON_COMPACT)) == NULL)
+		return;
+	if (kz_write_file_atomic(path, text, strlen(text), 0600, err,
+	    sizeof(err)) != 0)
+		kz_log(f->ctx, LOG_WARNING, "directory: %s", err);
+	free(text);
+}
+
+/* The kept answer for url, and its ETag. */
+static json_t *
+cached(struct fetch *f, const char *url, const char **etag)
+{
+	json_t *e = json_object_get(f->cache_old, url);
+	const char *t = kz_json_str(e, "etag");
+	json_t *body = json_object_get(e, "body");
+
+	if (!etag_ok(t) || !json_is_object(body))
+		return NULL;
+	*etag = t;
+	return body;
+}
+
+static void
+remember(struct fetch *f, const char *url, const char *etag, json_t *body)
+{
+	if (f->cache_new != NULL && etag_ok(etag))
+		json_object_set_new(f->cache_new, url,
+		    json_pack("{s:s, s:O}", "etag", etag, "body", body));
+}
 
 static kz_verdict
 token(struct fetch *f, bool force, kz_result *res)
@@ -56,13 +135,18 @@ get_json(struct fetch *f, const char *url, json_t **out, kz_result *res)
 		.ca_file = f->p->ca_file,
 		.allow_http_loopback = f->p->allow_http_loopback,
 		.max_body = DIR_MAX_BODY };
-	const char *hdrs[3] = { "Accept: application/scim+json, "
-		"application/json", NULL, NULL };
+	const char *hdrs[4] = { "Accept: application/scim+json, "
+		"application/json", NULL, NULL, NULL };
 	struct kz_http_resp r;
-	char *auth = NULL;
+	char *auth = NULL, *inm = NULL;
+	const char *etag = NULL;
+	json_t *kept = cached(f, url, &etag);
 	kz_verdict v;
 
 	*out = NULL;
+	if (kept != NULL && asprintf(&inm, "If-None-Match: %s", etag) < 0)
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	hdrs[2] = inm;
 	for (;;) {
 		if (f->at == NULL && (v = token(f, false, res)) != KZ_OK)
 			return v;
@@ -77,6 +161,7 @@ get_json(struct fetch *f, const char *url, json_t **out, kz_result *res)
 			v = kz_http_failure(&r, res, "directory");
 			kz_http_resp_free(&r);
 			kz_free_secret(auth);
+			free(inm);
 			return v;
 		}
 		kz_free_secret(auth);
@@ -87,9 +172,12 @@ get_json(struct fetch *f, const char *url, json_t **out, kz_result *res)
 		/* the directory refused the token: mint a fresh one, once */
 		kz_http_resp_free(&r);
 		f->refreshed = true;
-		if ((v = token(f, true, res)) != KZ_OK)
+		if ((v = token(f, true, res)) != KZ_OK) {
+			free(inm);
 			return v;
+		}
 	}
+	free(inm);
 	switch (r.status) {
 	case 200:
 		if ((*out = kz_json_parse_max(r.body, r.body_len,
@@ -100,8 +188,21 @@ get_json(struct fetch *f, const char *url, json_t **out, kz_result *res)
 			    "directory: %s answered something that is not a "
 			    "JSON object", url);
 		} else {
+			remember(f, url, r.etag, *out);
 			v = KZ_OK;
 		}
+		break;
+	case 304:
+		if (kept == NULL) {
+			v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+			    "directory: 304 for %s, which was not asked "
+			    "conditionally", url);
+			break;
+		}
+		f->dir->not_modified++;
+		*out = json_incref(kept);
+		remember(f, url, etag, kept);
+		v = KZ_OK;
 		break;
 	case 404:
 		v = KZ_OK;
@@ -374,8 +475,13 @@ kz_dir_fetch(kz_ctx *ctx, struct kz_provider *p, struct kz_dir *dir,
 	n = (size_t)snprintf(url, sizeof(url), "%s", nc->directory_url);
 	while (n > 0 && url[n - 1] == '/')
 		url[--n] = '\0';
+	cache_load(&f, nc->db_dir);
 	if ((v = fetch_groups(&f, url, res)) == KZ_OK)
 		v = fetch_users(&f, url, res);
+	if (v == KZ_OK)
+		cache_save(&f, nc->db_dir);
+	json_decref(f.cache_old);
+	json_decref(f.cache_new);
 	kz_free_secret(f.at);
 	if (v != KZ_OK)
 		kz_log(ctx, LOG_WARNING, "directory: %s", res->detail);

@@ -4,6 +4,7 @@
  * previous database in place: a directory that cannot be read must not
  * make every directory user vanish from the hosts.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,6 +102,12 @@ kz_nss_sync(kz_ctx *ctx, const kz_sync_opts *opts, kz_sync_report *rep,
 	}
 	if ((p = enrollment_provider(ctx, res)) == NULL)
 		return res->verdict;
+	/* 0755: every process that resolves a name reads the database */
+	if (mkdir(nc->db_dir, 0755) != 0 && errno != EEXIST)
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s: cannot create: "
+		    "%s", nc->db_dir, strerror(errno));
+	if (kz_check_dir(nc->db_dir, false, err, sizeof(err)) != 0)
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
 	if (kz_local_load(&local, opts->passwd_file ? opts->passwd_file :
 	    "/etc/passwd", opts->group_file ? opts->group_file : "/etc/group",
 	    err, sizeof(err)) != 0)
