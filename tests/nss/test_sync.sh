@@ -129,6 +129,9 @@ t_check "sync with root and a local name in the directory exits 0" 0 "$rc"
 [[ $o == *"left out user carol"* ]] && t_pass "a local account's name is left out and reported" || t_fail "carol report" "$o"
 grep -q '^user carol:' "$db/refused" && t_pass "the refusal is recorded for doctor" || t_fail "refused file" "$(cat "$db/refused")"
 ge passwd root >/dev/null; t_check "getent -s kztoken passwd root finds nothing" 2 "$?"
+kz doctor
+[[ $o == *"nss"*"left out user carol"* ]] && t_pass "doctor shows what sync left out" || t_fail "doctor" "$o"
+[[ $o == *"nss"*"2 users, 2 groups, written"* ]] && t_pass "doctor shows the database" || t_fail "doctor database line" "$o"
 ge passwd carol >/dev/null; t_check "carol is not served" 2 "$?"
 t_check "the group keeps its other members" "alice" "$(ge group ops-admins | cut -d: -f4)"
 idp POST /test/membership '{"group":"ops-admins","user":"root","member":false}' >/dev/null
