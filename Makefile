@@ -8,6 +8,7 @@ SBINDIR   ?= $(PREFIX)/sbin
 LIBDIR    ?= $(PREFIX)/lib/$(MULTIARCH)
 PKGLIBDIR ?= $(LIBDIR)/kztoken
 PAMDIR    ?= /lib/$(MULTIARCH)/security
+NSSDIR    ?= /lib/$(MULTIARCH)
 MANDIR    ?= $(PREFIX)/share/man
 UNITDIR   ?= /lib/systemd/system
 SYSCONFDIR ?= /etc
@@ -140,6 +141,8 @@ install: all
 	install -m 0644 $(B)/inst/pam_kztoken.so $(DESTDIR)$(PAMDIR)/pam_kztoken.so
 	install -m 0644 $(B)/libkzauth.so.0 $(DESTDIR)$(PKGLIBDIR)/libkzauth.so.0
 	install -m 0755 $(B)/inst/kztoken $(DESTDIR)$(SBINDIR)/kztoken
+	install -d -m 0755 $(DESTDIR)$(NSSDIR)
+	install -m 0644 $(B)/libnss_kztoken.so.2 $(DESTDIR)$(NSSDIR)/libnss_kztoken.so.2
 	install -d -m 0755 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man5/; done; true
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true
