@@ -308,7 +308,7 @@ add_group(struct fetch *f, json_t *g, void *arg)
 		if (val == NULL || *val == '\0' ||
 		    (type != NULL && strcmp(type, "User") != 0))
 			continue;
-		if (kz_strv_push(&ng->members, val, strlen(val)) != 0)
+		if (kz_strv_push_big(&ng->members, val, strlen(val)) != 0)
 			return -1;
 	}
 	return 0;
@@ -401,7 +401,7 @@ fetch_users(struct fetch *f, const char *url, kz_result *res)
 		for (size_t m = 0; m < f->dir->groups[i].members.n; m++) {
 			const char *id = f->dir->groups[i].members.v[m];
 
-			if (kz_strv_push(&w.ids, id, strlen(id)) != 0) {
+			if (kz_strv_push_big(&w.ids, id, strlen(id)) != 0) {
 				kz_strv_free(&w.ids);
 				return kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
 				    "out of memory");

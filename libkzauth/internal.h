@@ -183,6 +183,9 @@ KZ_HIDDEN char *kz_strdup(const char *s);
 KZ_HIDDEN char *kz_strndup(const char *s, size_t n);
 KZ_HIDDEN void kz_strv_free(struct kz_strv *sv);
 KZ_HIDDEN int kz_strv_push(struct kz_strv *sv, const char *s, size_t n);
+/* The same without the 4096 cap, growing by doubling (directory lists);
+ * only for a list that nothing but this function ever grew. */
+KZ_HIDDEN int kz_strv_push_big(struct kz_strv *sv, const char *s, size_t n);
 /* Splits on commas and/or white space, skipping empty items. */
 KZ_HIDDEN int kz_strv_split(struct kz_strv *sv, const char *s);
 KZ_HIDDEN bool kz_strv_has(const struct kz_strv *sv, const char *s);

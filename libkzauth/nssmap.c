@@ -69,7 +69,7 @@ load_one(struct kz_local *l, const char *path, char *err, size_t errlen)
 
 		if (c1 == NULL || (c2 = strchr(c1 + 1, ':')) == NULL)
 			continue;
-		if (kz_strv_push(&l->names, line, (size_t)(c1 - line)) != 0)
+		if (kz_strv_push_big(&l->names, line, (size_t)(c1 - line)) != 0)
 			goto oom;
 		if ((c3 = strchr(c2 + 1, ':')) != NULL)
 			*c3 = '\0';
@@ -141,7 +141,7 @@ refuse(struct kz_strv *refused, const char *kind, const char *name,
 	char line[600];
 
 	snprintf(line, sizeof(line), "%s %s: %s", kind, name, why);
-	return kz_strv_push(refused, line, strlen(line));
+	return kz_strv_push_big(refused, line, strlen(line));
 }
 
 /* Marks every claim that shares a key with another; by = name or id. */
@@ -347,7 +347,7 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 		/* members: the users kept, by their local names */
 		for (size_t j = 0; j < nu; j++)
 			if (keep[j] && member(&sg[i], dir->users[j].id) &&
-			    kz_strv_push(&o->members,
+			    kz_strv_push_big(&o->members,
 			    names[j], strlen(names[j])) != 0)
 				goto done;
 	}

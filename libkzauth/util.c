@@ -60,6 +60,27 @@ kz_strv_push(struct kz_strv *sv, const char *s, size_t n)
 }
 
 int
+kz_strv_push_big(struct kz_strv *sv, const char *s, size_t n)
+{
+	char **nv;
+
+	/* capacity: the next power of two (at least 16) above n */
+	if (sv->n >= 16 && (sv->n & (sv->n - 1)) == 0) {
+		if (sv->n > ((size_t)1 << 26) ||
+		    (nv = realloc(sv->v, 2 * sv->n * sizeof(*nv))) == NULL)
+			return -1;
+		sv->v = nv;
+	} else if (sv->v == NULL) {
+		if ((sv->v = malloc(16 * sizeof(*nv))) == NULL)
+			return -1;
+	}
+	if ((sv->v[sv->n] = strndup(s, n)) == NULL)
+		return -1;
+	sv->n++;
+	return 0;
+}
+
+int
 kz_strv_split(struct kz_strv *sv, const char *s)
 {
 	const char *p = s;

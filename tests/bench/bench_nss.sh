@@ -39,4 +39,30 @@ for n in 1000 10000 100000; do
 		    { echo "bench_nss: $what at $users users: $kz us > $lim us"; fail=1; }
 	done <<<"$out"
 done
+
+# kztoken sync of 100,000 users from the test IdP's SCIM directory, twice:
+# the second time with nothing changed (only conditional requests).
+. "$KZ_ROOT/tests/lib.sh"
+export KZ_IDP_DIR=$work/idp
+KZ_IDP_URL=$(bash "$KZ_ROOT/tests/idp/start.sh" "$KZ_IDP_DIR") || exit 1
+export KZ_IDP_URL
+trap 'bash "$KZ_ROOT/tests/idp/stop.sh" "$KZ_IDP_DIR" >/dev/null 2>&1; rm -rf "$work"' EXIT
+idp POST /test/scim '{"page_max":500,"generate":{"group":"bench","n":100000,"prefix":"b"},"freeze":true}' >/dev/null
+c=$work/sync/kztoken.conf
+kz_write_config "$c" "[nss]" "enrollment = dir" "directory_url = $KZ_IDP_URL/scim/v2" \
+	"groups = bench" "db_dir = $work/sync/nss"
+sed -i 's/^timeout = .*/timeout = 120/' "$c"
+idp refresh '{"username":"svc","group":"bench"}' |
+	"$B/kztoken" --config "$c" enroll dir --provider idp --group bench >/dev/null || exit 1
+echo
+echo "| kztoken sync, 100,000 users (SCIM, pages of 500) | requests | not modified (304) | bytes received | seconds |"
+echo "|---|---:|---:|---:|---:|"
+for run in first "second, nothing changed"; do
+	t0=$(date +%s.%N)
+	out=$(KZTOKEN_LOG_FILE=$work/sync/log "$B/kztoken" --config "$c" sync 2>&1) || { echo "$out"; exit 1; }
+	t1=$(date +%s.%N)
+	[[ $out =~ \(([0-9]+)\ requests,\ ([0-9]+)\ not\ modified,\ ([0-9]+)\ bytes ]] || { echo "$out"; exit 1; }
+	printf '| %s | %s | %s | %s | %.1f |\n' "$run" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}" \
+	    "${BASH_REMATCH[3]}" "$(echo "$t1 - $t0" | bc)"
+done
 exit $fail

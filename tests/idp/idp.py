@@ -1068,6 +1068,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
 #   {"user": {"userName": U, "id": I, "displayName": D, "active": B}}   (add or change)
 #   {"delete_user": U}  {"group_id": {"name": G, "id": I}}
 #   {"generate": {"group": G, "n": N, "prefix": "user"}}              (bench: N members)
+#   {"freeze": true}  answers from one snapshot until the next /test/scim call (bench:
+#                     100,000 users are not recomputed for every page)
 # The generic faults apply with paths ["/scim"] (500, 429, hang, badjson, ...).
 
 class ScimDirectory:
@@ -1081,6 +1083,7 @@ class ScimDirectory:
         self.group_ids = {}
         self.page_max = 100
         self.etags = True
+        self.frozen = None        # a snapshot served as is while set
 
     @staticmethod
     def derived_id(kind, name):
@@ -1089,6 +1092,8 @@ class ScimDirectory:
     def snapshot(self):
         """(users by id, groups by id), computed under both locks."""
         with STATE.lock, self.lock:
+            if self.frozen is not None:
+                return self.frozen
             names = set(self.extra)
             for members in STATE.membership.values():
                 names |= set(members)
@@ -1115,6 +1120,8 @@ class ScimDirectory:
             return users, groups, self.page_max, self.etags
 
     def control(self, body):
+        with self.lock:
+            self.frozen = None
         if body.get("generate"):
             gen = body["generate"]
             group, n = str(gen["group"]), int(gen["n"])
@@ -1141,7 +1148,14 @@ class ScimDirectory:
                 self.deleted.add(str(body["delete_user"]))
             if body.get("group_id"):
                 self.group_ids[str(body["group_id"]["name"])] = str(body["group_id"]["id"])
+            freeze = bool(body.get("freeze"))
+        if freeze:
+            snap = self.snapshot()
+            with self.lock:
+                self.frozen = snap
+        with self.lock:
             return {"page_max": self.page_max, "etags": self.etags,
+                    "frozen": self.frozen is not None,
                     "extra": sorted(self.extra), "deleted": sorted(self.deleted)}
 
     @staticmethod
