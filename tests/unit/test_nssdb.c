@@ -735,6 +735,105 @@ map_id_collisions_and_stability(void **state)
 	kz_ctx_close(ctx);
 }
 
+/* A group longer than the 4096 items a claim list may have. */
+static void
+map_big_group(void **state)
+{
+	kz_ctx *ctx = kzt_ctx("big", "[nss]\nenrollment = dir\n"
+	    "directory_url = https://127.0.0.1:1/scim\ngroups = g\n");
+	struct kz_provider *p = kz_config_provider(ctx->cfg, "idp");
+	struct kz_dir d = { 0 };
+	struct kz_dir_group *g;
+	struct kz_nss_db db;
+	struct kz_local l;
+	struct kz_strv refused = { 0 };
+	char id[32], name[32];
+
+	d.groups = calloc(1, sizeof(*g));
+	d.ngroups = 1;
+	g = &d.groups[0];
+	g->id = strdup("gg");
+	g->name = strdup("g");
+	for (int i = 0; i < 5000; i++) {
+		snprintf(id, sizeof(id), "id%d", i);
+		snprintf(name, sizeof(name), "user%d", i);
+		dir_user(&d, id, name, true);
+		assert_int_equal(kz_strv_push_big(&g->members, id, strlen(id)), 0);
+	}
+	local_set(&l, "nobody", 1);
+	assert_int_equal(kz_nss_map(ctx, p, &d, &l, &db, &refused), 0);
+	assert_int_equal(db.nusers, 5000);
+	assert_int_equal(find_group(&db, "g")->members.n, 5000);
+	kz_nss_db_free(&db);
+	kz_strv_free(&refused);
+	kz_local_free(&l);
+	kz_dir_free(&d);
+	kz_ctx_close(ctx);
+}
+
+static const char *const NSS_BASE = "[provider corp]\nissuer = https://idp\n"
+    "audience = a\njwks_url = https://idp/jwks\n";
+
+static void
+config_nss_section(void **state)
+{
+	struct kz_config *c = NULL;
+	char err[512], text[1024];
+	static const struct { const char *lines, *want; } bad[] = {
+		{ "directory_url = https://d\ngroups = g\n",
+		  "[nss] enrollment: required" },
+		{ "enrollment = e\ngroups = g\n", "[nss] directory_url: required" },
+		{ "enrollment = e\ndirectory_url = https://d\n",
+		  "[nss] groups: required" },
+		{ "enrollment = e\ndirectory_url = https://d\ngroups = g\n"
+		  "uid_min = 999\n", "uid_min: '999' is not a whole number" },
+		{ "enrollment = e\ndirectory_url = https://d\ngroups = g\n"
+		  "uid_min = 300000\nuid_max = 300000\n", "below uid_max" },
+		{ "enrollment = e\ndirectory_url = https://d\ngroups = g\n"
+		  "directory_style = ldap\n", "directory_style: 'ldap'" },
+		{ "enrollment = e\ndirectory_url = http://d.example/\ngroups = g\n",
+		  "directory_url: 'http://d.example/' is not an https" },
+		{ "enrollment = e\ndirectory_url = https://d\ngroups = g\n"
+		  "colour = blue\n", "[nss] colour: unknown key" },
+		{ "enrollment = e\ndirectory_url = https://d\ngroups = g\n"
+		  "home = relative/%u\n", "home: must be an absolute path" },
+	};
+
+	/* no [nss]: the defaults, and not present */
+	assert_int_equal(kz_config_parse_string(&c, "t.conf", NSS_BASE, err,
+	    sizeof(err)), 0);
+	assert_false(c->nss.present);
+	assert_int_equal(c->nss.uid_min, 200000);
+	assert_int_equal(c->nss.uid_max, 2000200000);
+	assert_int_equal(c->nss.sync_interval, 900);
+	assert_string_equal(c->nss.home, "/home/%u");
+	assert_string_equal(c->nss.shell, "/bin/bash");
+	assert_string_equal(c->nss.db_dir, "/var/lib/kztoken/nss");
+	assert_int_equal(c->nss.directory_style, KZ_DIR_SCIM);
+	kz_config_free(c);
+	snprintf(text, sizeof(text), "%s[nss]\nenrollment = e\ndirectory_url = "
+	    "https://d/scim\ngroups = ops-admins, devs\ndirectory_style = "
+	    "kaizala\nuid_min = 300000\nuid_max = 400000\nhome = /srv/%%u\n"
+	    "shell = /bin/sh\nsync_interval = 60\ndb_dir = /tmp/x\n", NSS_BASE);
+	assert_int_equal(kz_config_parse_string(&c, "t.conf", text, err,
+	    sizeof(err)), 0);
+	assert_true(c->nss.present);
+	assert_string_equal(c->nss.enrollment, "e");
+	assert_int_equal(c->nss.groups.n, 2);
+	assert_int_equal(c->nss.directory_style, KZ_DIR_KAIZALA);
+	assert_int_equal(c->nss.uid_min, 300000);
+	assert_string_equal(c->nss.home, "/srv/%u");
+	kz_config_free(c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(text, sizeof(text), "%s[nss]\n%s", NSS_BASE, bad[i].lines);
+		c = NULL;
+		if (kz_config_parse_string(&c, "t.conf", text, err,
+		    sizeof(err)) == 0 || strstr(err, bad[i].want) == NULL)
+			fail_msg("case %zu: got '%s', want '%s'", i,
+			    c ? "(accepted)" : err, bad[i].want);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -748,6 +847,8 @@ main(int argc, char **argv)
 		cmocka_unit_test(module_threads_while_replaced),
 		cmocka_unit_test(map_names_ids_refusals),
 		cmocka_unit_test(map_id_collisions_and_stability),
+		cmocka_unit_test(map_big_group),
+		cmocka_unit_test(config_nss_section),
 	};
 	char self[4096];
 
