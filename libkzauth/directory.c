@@ -271,6 +271,11 @@ list_all(struct fetch *f, const char *base, int (*fn)(struct fetch *,
 				    "out of memory");
 			}
 		json_decref(o);
+		if (n == 0 && (int64_t)start <= total)
+			return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+			    "directory: an empty page at startIndex %zu of "
+			    "%lld results (incomplete list)", start,
+			    (long long)total);
 		start += n;
 		if (n == 0 || (int64_t)start > total)
 			return KZ_OK;
@@ -476,7 +481,13 @@ kz_dir_fetch(kz_ctx *ctx, struct kz_provider *p, struct kz_dir *dir,
 	while (n > 0 && url[n - 1] == '/')
 		url[--n] = '\0';
 	cache_load(&f, nc->db_dir);
-	if ((v = fetch_groups(&f, url, res)) == KZ_OK)
+	v = fetch_groups(&f, url, res);
+	/* none of the groups at all is a directory that answers wrongly
+	 * (or a wrong directory_url), not a reason to drop every user */
+	if (v == KZ_OK && dir->ngroups == 0)
+		v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR, "directory: "
+		    "none of [nss] groups exists there; the database is kept");
+	if (v == KZ_OK)
 		v = fetch_users(&f, url, res);
 	if (v == KZ_OK)
 		cache_save(&f, nc->db_dir);

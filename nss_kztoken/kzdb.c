@@ -246,60 +246,65 @@ search(const struct kzdb *db, uint32_t index, uint32_t n,
 	return 0;
 }
 
+/* A search of a passwd or group index, then the copy out. */
+static enum kzdb_rc
+find_pw(const struct kzdb *db, uint32_t index, const struct key *k,
+    struct passwd *pw, char *buf, size_t buflen)
+{
+	uint32_t off = search(db, index, db->h->npw, k);
+
+	return off ? fill_pw(db, pw_rec(db, off), pw, buf, buflen) :
+	    KZDB_NOTFOUND;
+}
+
+static enum kzdb_rc
+find_gr(const struct kzdb *db, uint32_t index, const struct key *k,
+    struct group *gr, char *buf, size_t buflen)
+{
+	uint32_t off = search(db, index, db->h->ngr, k);
+
+	return off ? fill_gr(db, gr_rec(db, off), gr, buf, buflen) :
+	    KZDB_NOTFOUND;
+}
+
 enum kzdb_rc
 kzdb_pwnam(const struct kzdb *db, const char *name, struct passwd *pw,
     char *buf, size_t buflen)
 {
-	uint32_t off;
-
 	if (db->h == NULL || !name_ok(name))
 		return KZDB_NOTFOUND;
-	off = search(db, db->h->pw_byname, db->h->npw,
-	    &(struct key)PW_KEY(name, 0, true));
-	return off ? fill_pw(db, pw_rec(db, off), pw, buf, buflen) :
-	    KZDB_NOTFOUND;
+	return find_pw(db, db->h->pw_byname,
+	    &(struct key)PW_KEY(name, 0, true), pw, buf, buflen);
 }
 
 enum kzdb_rc
 kzdb_pwuid(const struct kzdb *db, uint32_t uid, struct passwd *pw,
     char *buf, size_t buflen)
 {
-	uint32_t off;
-
 	if (db->h == NULL || !id_ok(db, uid))
 		return KZDB_NOTFOUND;
-	off = search(db, db->h->pw_byid, db->h->npw,
-	    &(struct key)PW_KEY(NULL, uid, false));
-	return off ? fill_pw(db, pw_rec(db, off), pw, buf, buflen) :
-	    KZDB_NOTFOUND;
+	return find_pw(db, db->h->pw_byid,
+	    &(struct key)PW_KEY(NULL, uid, false), pw, buf, buflen);
 }
 
 enum kzdb_rc
 kzdb_grnam(const struct kzdb *db, const char *name, struct group *gr,
     char *buf, size_t buflen)
 {
-	uint32_t off;
-
 	if (db->h == NULL || !name_ok(name))
 		return KZDB_NOTFOUND;
-	off = search(db, db->h->gr_byname, db->h->ngr,
-	    &(struct key)GR_KEY(name, 0, true));
-	return off ? fill_gr(db, gr_rec(db, off), gr, buf, buflen) :
-	    KZDB_NOTFOUND;
+	return find_gr(db, db->h->gr_byname,
+	    &(struct key)GR_KEY(name, 0, true), gr, buf, buflen);
 }
 
 enum kzdb_rc
 kzdb_grgid(const struct kzdb *db, uint32_t gid, struct group *gr,
     char *buf, size_t buflen)
 {
-	uint32_t off;
-
 	if (db->h == NULL || !id_ok(db, gid))
 		return KZDB_NOTFOUND;
-	off = search(db, db->h->gr_byid, db->h->ngr,
-	    &(struct key)GR_KEY(NULL, gid, false));
-	return off ? fill_gr(db, gr_rec(db, off), gr, buf, buflen) :
-	    KZDB_NOTFOUND;
+	return find_gr(db, db->h->gr_byid,
+	    &(struct key)GR_KEY(NULL, gid, false), gr, buf, buflen);
 }
 
 enum kzdb_rc

@@ -1068,6 +1068,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 #   {"user": {"userName": U, "id": I, "displayName": D, "active": B}}   (add or change)
 #   {"delete_user": U}  {"group_id": {"name": G, "id": I}}
 #   {"generate": {"group": G, "n": N, "prefix": "user"}}              (bench: N members)
+#   {"total_extra": N}  lists claim N more totalResults than they have (a lying server)
 #   {"freeze": true}  answers from one snapshot until the next /test/scim call (bench:
 #                     100,000 users are not recomputed for every page)
 # The generic faults apply with paths ["/scim"] (500, 429, hang, badjson, ...).
@@ -1084,6 +1085,7 @@ class ScimDirectory:
         self.page_max = 100
         self.etags = True
         self.frozen = None        # a snapshot served as is while set
+        self.total_extra = 0
 
     @staticmethod
     def derived_id(kind, name):
@@ -1136,6 +1138,8 @@ class ScimDirectory:
                 self.page_max = max(1, int(body["page_max"]))
             if "etags" in body:
                 self.etags = bool(body["etags"])
+            if "total_extra" in body:
+                self.total_extra = int(body["total_extra"])
             if body.get("user"):
                 u = body["user"]
                 name = str(u["userName"])
@@ -1227,8 +1231,10 @@ class ScimDirectory:
         except ValueError:
             return self.error(h, 400, "bad startIndex or count", "invalidValue")
         page = items[start - 1:start - 1 + min(count, page_max)]
+        with self.lock:
+            extra = self.total_extra
         self.answer(h, 200, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
-                             "totalResults": len(items), "startIndex": start,
+                             "totalResults": len(items) + extra, "startIndex": start,
                              "itemsPerPage": len(page), "Resources": page}, etags)
 
 

@@ -105,6 +105,19 @@ kz sync
 t_check "a failed user request fails the sync (3)" 3 "$rc"
 cmp -s "$db/kztoken.db" "$work/db.2" && t_pass "and the database is unchanged" || t_fail "partial read replaced the database"
 idp POST /test/fault '{"mode":"none"}' >/dev/null
+# a server whose totalResults promises more than its pages hold
+idp POST /test/scim '{"total_extra":5}' >/dev/null
+kz sync
+t_check "a list that ends before totalResults fails the sync (3)" 3 "$rc"
+[[ $o == *"incomplete list"* ]] && t_pass "and says the list is incomplete" || t_fail "incomplete message" "$o"
+idp POST /test/scim '{"total_extra":0}' >/dev/null
+# none of the groups there: a wrong directory, not a reason to drop everyone
+kz_write_config "$work/c4/kztoken.conf" "[nss]" "enrollment = dir" \
+	"directory_url = $KZ_IDP_URL/scim/v2" "groups = no-such-group" "db_dir = $db"
+cp "$work/c/store/dir.enr" "$work/c4/store/"
+kz sync --config "$work/c4/kztoken.conf"
+t_check "no configured group in the directory: sync exits 3" 3 "$rc"
+cmp -s "$db/kztoken.db" "$work/db.2" && t_pass "and the database is unchanged" || t_fail "database replaced by an empty one"
 t_check "getent still answers from the old database" alice "$(ge passwd alice | cut -d: -f1)"
 
 # ---- removal ----
