@@ -116,25 +116,29 @@ map_file(const char *path)
 	return m;
 }
 
-/* The current database with a reference for the caller, or NULL.  Called
- * with the lock held. */
-static struct map *
-acquire_locked(void)
+/* Whether the file at path may be served, with its identity in *st.
+ * Owner and mode every time: a chmod changes neither inode nor mtime,
+ * and a file others may write is not ours to serve. */
+static bool
+look(char *path, size_t n, struct stat *st)
 {
-	char path[4096];
-	struct stat st;
+	db_path(path, n);
+	return path[0] != '\0' && lstat(path, st) == 0 && S_ISREG(st->st_mode) &&
+	    (st->st_uid == 0 || st->st_uid == geteuid()) &&
+	    (st->st_mode & 022) == 0;
+}
 
-	db_path(path, sizeof(path));
-	/* owner and mode every time: a chmod changes neither inode nor
-	 * mtime, and a file others may write is not ours to serve */
-	if (path[0] == '\0' || lstat(path, &st) != 0 || !S_ISREG(st.st_mode) ||
-	    (st.st_uid != 0 && st.st_uid != geteuid()) ||
-	    (st.st_mode & 022) != 0) {
+/* The current database for a file that looked like st, with a reference
+ * for the caller, or NULL.  Called with the lock held. */
+static struct map *
+current_for(bool ok, const char *path, const struct stat *st)
+{
+	if (!ok) {
 		unref(current);
 		current = NULL;
 		return NULL;
 	}
-	if (current == NULL || !same_file(current, &st)) {
+	if (current == NULL || !same_file(current, st)) {
 		unref(current);
 		current = map_file(path);
 	}
@@ -144,14 +148,49 @@ acquire_locked(void)
 }
 
 static struct map *
+acquire_locked(void)
+{
+	char path[4096];
+	struct stat st;
+	bool ok = look(path, sizeof(path), &st);
+
+	return current_for(ok, path, &st);
+}
+
+/* The stat happens outside the lock, so lookups of many threads only
+ * meet for a compare and a count. */
+static struct map *
 acquire(void)
 {
+	char path[4096];
+	struct stat st;
+	bool ok = look(path, sizeof(path), &st);
 	struct map *m;
 
 	pthread_mutex_lock(&lock);
-	m = acquire_locked();
+	m = current_for(ok, path, &st);
 	pthread_mutex_unlock(&lock);
 	return m;
+}
+
+/* A child of fork() gets the lock as it was: taken around fork(), so it
+ * is never inherited held by a thread that does not exist there. */
+static void
+fork_prepare(void)
+{
+	pthread_mutex_lock(&lock);
+}
+
+static void
+fork_done(void)
+{
+	pthread_mutex_unlock(&lock);
+}
+
+__attribute__((constructor)) static void
+module_init(void)
+{
+	pthread_atfork(fork_prepare, fork_done, fork_done);
 }
 
 static void

@@ -13,11 +13,13 @@
 #include <nss.h>
 #include <pthread.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kztest.h"
@@ -527,6 +529,66 @@ module_threads_while_replaced(void **state)
 	kz_nss_db_free(&v2);
 }
 
+/* fork() while other threads hold the module's lock: the child must
+ * still look up (the lock is taken around fork by the module). */
+static void *
+hammer(void *arg)
+{
+	struct passwd pw;
+	char buf[1024];
+	int e;
+
+	while (!atomic_load(&stop))
+		M.pwnam("alice", &pw, buf, sizeof(buf), &e);
+	return NULL;
+}
+
+static void
+module_fork_while_looking_up(void **state)
+{
+	struct kz_nss_db db;
+	pthread_t t[4];
+	int hung = 0, wrong = 0;
+
+	load_module();
+	sample(&db, "v1", 300000);
+	write_db(use_dir("fork"), &db);
+	atomic_store(&stop, 0);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, hammer, NULL), 0);
+	for (int i = 0; i < 200; i++) {
+		pid_t pid = fork();
+		int st = 0, waited = 0;
+
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			struct passwd pw;
+			char buf[1024];
+			int e;
+
+			_exit(M.pwnam("alice", &pw, buf, sizeof(buf), &e) ==
+			    NSS_STATUS_SUCCESS && pw.pw_uid == 300000 ? 0 : 1);
+		}
+		while (waitpid(pid, &st, WNOHANG) == 0 && waited < 2000) {
+			usleep(1000);
+			waited++;
+		}
+		if (waited >= 2000) {
+			hung++;
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+		} else if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			wrong++;
+		}
+	}
+	atomic_store(&stop, 1);
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(hung, 0);
+	assert_int_equal(wrong, 0);
+	kz_nss_db_free(&db);
+}
+
 /* ---- the mapping of kztoken sync ---- */
 
 static void
@@ -845,6 +907,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(module_lookups),
 		cmocka_unit_test(module_replaced_and_broken),
 		cmocka_unit_test(module_threads_while_replaced),
+		cmocka_unit_test(module_fork_while_looking_up),
 		cmocka_unit_test(map_names_ids_refusals),
 		cmocka_unit_test(map_id_collisions_and_stability),
 		cmocka_unit_test(map_big_group),
