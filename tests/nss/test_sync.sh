@@ -50,6 +50,9 @@ rt=$(idp refresh '{"username":"svc-dir","group":"ops-admins"}')
 printf '%s\n' "$rt" | "$KZ" enroll dir --provider idp --group ops-admins >/dev/null 2>&1
 t_check "enroll the directory reader" 0 "$?"
 
+kz doctor
+[[ $o == *"nss"*"not written yet; run \`kztoken sync\`"* ]] && t_pass "doctor: no database yet" || t_fail "doctor before sync" "$o"
+
 # ---- first sync ----
 kz sync
 t_check "sync exits 0" 0 "$rc"
@@ -161,6 +164,15 @@ n=$(KZTOKEN_NSS_DIR=$work/nss3 LD_LIBRARY_PATH=$work/lib getent -s kztoken passw
 t_check "all 60 members over pages of 7" 60 "$n"
 members=$(KZTOKEN_NSS_DIR=$work/nss3 LD_LIBRARY_PATH=$work/lib getent -s kztoken group nss-many | cut -d: -f4 | tr , '\n' | wc -l)
 t_check "the group lists all 60" 60 "$members"
+
+# ---- a damaged database: doctor says so, the module answers nothing ----
+cp "$db/kztoken.db" "$work/db.good"
+head -c 100 "$work/db.good" > "$db/kztoken.db"
+kz doctor
+[[ $o == *"FAIL"*"nss"*"not a usable database"* ]] && t_pass "doctor: a truncated database is a failure" || t_fail "doctor on a truncated database" "$o"
+ge passwd alice >/dev/null; t_check "a truncated database: getent finds nothing (exit 2)" 2 "$?"
+cp "$work/db.good" "$db/kztoken.db"
+t_check "the good one again: alice resolves" alice "$(ge passwd alice | cut -d: -f1)"
 
 # ---- secrets ----
 at=$(sed -n 's/^access_token //p' "$work/c/store/dir.enr")
