@@ -136,6 +136,18 @@ ge passwd alice >/dev/null; t_check "an inactive user is not served" 2 "$?"
 t_check "bob is back" bob "$(ge passwd bob | cut -d: -f1)"
 idp POST /test/scim '{"user":{"userName":"alice","active":true}}' >/dev/null
 
+# ---- a rename in the directory keeps the uid (it derives from the id) ----
+idp POST /test/scim '{"user":{"userName":"bob","id":"fixed-bob-id"}}' >/dev/null
+kz sync
+bob_uid=$(ge passwd bob | cut -d: -f3)
+idp POST /test/scim '{"delete_user":"bob","user":{"userName":"robert","id":"fixed-bob-id"}}' >/dev/null
+idp POST /test/membership '{"group":"devs","user":"robert"}' >/dev/null
+kz sync
+t_check "renamed bob -> robert: same uid" "$bob_uid" "$(ge passwd robert | cut -d: -f3)"
+ge passwd bob >/dev/null; t_check "and the old name is gone" 2 "$?"
+idp POST /test/membership '{"group":"devs","user":"robert","member":false}' >/dev/null
+idp POST /test/scim '{"reset":true}' >/dev/null		# bob as he was
+
 # ---- local accounts and root are never shadowed ----
 idp POST /test/membership '{"group":"ops-admins","user":"root"}' >/dev/null
 idp POST /test/membership '{"group":"ops-admins","user":"carol"}' >/dev/null
