@@ -343,7 +343,19 @@ KZ_HIDDEN kz_verdict kz_http_failure(const struct kz_http_resp *r,
 KZ_HIDDEN char *kz_read_client_secret(kz_ctx *ctx, struct kz_provider *p,
     char *err, size_t errlen);
 
-/* username_transform, user_map_file and the shape check (identity.c). */
+/* username_transform, user_map_file and the shape check (identity.c);
+ * kz_local_name reads the map each time, kz_local_name_map uses one
+ * loaded with kz_user_map_load (sync: once for every user). */
+struct kz_user_map {
+	struct kz_strv ext, loc;	/* the lines, in file order */
+	size_t *order;			/* indexes sorted by (ext, line) */
+};
+KZ_HIDDEN kz_verdict kz_user_map_load(struct kz_provider *p,
+    struct kz_user_map *m, kz_result *res);
+KZ_HIDDEN void kz_user_map_free(struct kz_user_map *m);
+KZ_HIDDEN kz_verdict kz_local_name_map(kz_ctx *ctx, struct kz_provider *p,
+    const struct kz_user_map *map, const char *ext, char **out,
+    kz_result *res);
 KZ_HIDDEN kz_verdict kz_local_name(kz_ctx *ctx, struct kz_provider *p,
     const char *ext, char **out, kz_result *res);
 KZ_HIDDEN kz_verdict kz_bind_user(kz_ctx *ctx, struct kz_provider *p,

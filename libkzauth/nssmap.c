@@ -259,6 +259,8 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 	char **names = calloc(nu + 1, sizeof(char *));
 	bool *keep = calloc(nu + ng + 1, sizeof(bool));
 	struct sorted *sg = sort_members(dir);
+	struct kz_user_map map = { 0 };
+	kz_result mr = { 0 };
 	int rc = -1;
 
 	memset(out, 0, sizeof(*out));
@@ -266,6 +268,11 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 	out->uid_max = max;
 	if (cl == NULL || names == NULL || keep == NULL || sg == NULL)
 		goto done;
+	if (kz_user_map_load(p, &map, &mr) != KZ_OK) {
+		kz_log(ctx, LOG_ERR, "sync: %s", mr.detail);
+		kz_result_clear(&mr);
+		goto done;
+	}
 	/* users: the name PAM would bind; inactive and non-members out */
 	for (size_t i = 0; i < nu; i++) {
 		const struct kz_dir_user *u = &dir->users[i];
@@ -274,7 +281,8 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 
 		if (!u->active || !in_some_group(sg, ng, u->id))
 			continue;
-		if (kz_local_name(ctx, p, u->username, &names[i], &r) != KZ_OK) {
+		if (kz_local_name_map(ctx, p, &map, u->username, &names[i],
+		    &r) != KZ_OK) {
 			refuse(refused, "user", u->username, r.detail);
 			kz_result_clear(&r);
 			continue;
@@ -361,6 +369,7 @@ done:
 	for (size_t i = 0; i < ng && sg; i++)
 		free(sg[i].v);
 	free(sg);
+	kz_user_map_free(&map);
 	free(cl);
 	free(keep);
 	if (rc != 0)

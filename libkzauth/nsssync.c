@@ -123,7 +123,9 @@ kz_nss_sync(kz_ctx *ctx, const kz_sync_opts *opts, kz_sync_report *rep,
 		goto out;
 	}
 	if (kz_nss_map(ctx, p, &dir, &local, &db, &refused) != 0) {
-		v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+		v = kz_set(res, KZ_ERROR, KZ_R_CONFIG, "the directory could not "
+		    "be mapped (user_map_file unreadable, or out of memory; "
+		    "see the log)");
 		goto out;
 	}
 	if (kz_nssdb_write(nc->db_dir, &db, kz_now(ctx), err,

@@ -833,6 +833,51 @@ map_big_group(void **state)
 	kz_ctx_close(ctx);
 }
 
+/* user_map_file is read once and applied like PAM's binding: the first
+ * line for a name wins, beyond 4096 lines; user_map_only refuses the rest. */
+static void
+map_user_map_file(void **state)
+{
+	char path[600], extra[1200];
+	FILE *f;
+	kz_ctx *ctx;
+	struct kz_provider *p;
+	struct kz_dir d = { 0 };
+	struct kz_nss_db db;
+	struct kz_local l;
+	struct kz_strv refused = { 0 };
+
+	snprintf(path, sizeof(path), "%s/usermap.txt", kzt_dir());
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "# external local\n");
+	for (int i = 0; i < 5000; i++)
+		fprintf(f, "filler%d local%d\n", i, i);
+	fprintf(f, "ext-alice alice\next-alice mallory\nmapped-bob bob\n");
+	fclose(f);
+	snprintf(extra, sizeof(extra), "user_map_file = %s\nuser_map_only = true\n"
+	    "[nss]\nenrollment = dir\ndirectory_url = https://127.0.0.1:1/s\n"
+	    "groups = g\n", path);
+	ctx = kzt_ctx("usermap", extra);
+	p = kz_config_provider(ctx->cfg, "idp");
+	dir_user(&d, "1", "ext-alice", true);
+	dir_user(&d, "2", "mapped-bob", true);
+	dir_user(&d, "3", "unlisted", true);
+	dir_group(&d, "gg", "g", "1 2 3");
+	local_set(&l, "nobody", 1);
+	assert_int_equal(kz_nss_map(ctx, p, &d, &l, &db, &refused), 0);
+	assert_non_null(find_user(&db, "alice"));	/* the first line */
+	assert_null(find_user(&db, "mallory"));
+	assert_non_null(find_user(&db, "bob"));
+	assert_int_equal(db.nusers, 2);
+	assert_true(refused_has(&refused, "user unlisted: unlisted is not "
+	    "listed in user_map_file"));
+	kz_nss_db_free(&db);
+	kz_strv_free(&refused);
+	kz_local_free(&l);
+	kz_dir_free(&d);
+	kz_ctx_close(ctx);
+}
+
 static const char *const NSS_BASE = "[provider corp]\nissuer = https://idp\n"
     "audience = a\njwks_url = https://idp/jwks\n";
 
@@ -911,6 +956,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(map_names_ids_refusals),
 		cmocka_unit_test(map_id_collisions_and_stability),
 		cmocka_unit_test(map_big_group),
+		cmocka_unit_test(map_user_map_file),
 		cmocka_unit_test(config_nss_section),
 	};
 	char self[4096];
