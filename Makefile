@@ -8,6 +8,7 @@ SBINDIR   ?= $(PREFIX)/sbin
 LIBDIR    ?= $(PREFIX)/lib/$(MULTIARCH)
 PKGLIBDIR ?= $(LIBDIR)/kztoken
 PAMDIR    ?= /lib/$(MULTIARCH)/security
+NSSDIR    ?= /lib/$(MULTIARCH)
 MANDIR    ?= $(PREFIX)/share/man
 UNITDIR   ?= /lib/systemd/system
 SYSCONFDIR ?= /etc
@@ -48,7 +49,7 @@ UNIT_BIN  := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 SUPPORT_SRC := $(sort $(wildcard tests/support/*.c))
 
 .PHONY: all check check-unit check-asan install clean demo bench fuzz deb interop deps deps-test
-all: $(B)/libkzauth.so.0 $(B)/pam_kztoken.so $(B)/kztoken
+all: $(B)/libkzauth.so.0 $(B)/pam_kztoken.so $(B)/kztoken $(B)/libnss_kztoken.so.2
 
 $(B)/obj/lib/%.o: libkzauth/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -74,6 +75,17 @@ $(B)/libkzauth_internal.a: $(LIB_OBJ)
 $(B)/pam_kztoken.so: $(PAM_OBJ) $(B)/libkzauth.so.0 pam_kztoken/pam_kztoken.map
 	$(CC) -shared -Wl,--version-script=pam_kztoken/pam_kztoken.map $(LDHARDEN) \
 	  -Wl,-rpath,'$(RUNPATH)' -o $@ $(PAM_OBJ) -L$(B) -lkzauth -lpam
+
+# The NSS module reads only its database: no libkzauth, curl or jansson.
+NSS_SRC   := $(sort $(wildcard nss_kztoken/*.c))
+NSS_OBJ   := $(NSS_SRC:nss_kztoken/%.c=$(B)/obj/nss/%.o)
+$(B)/obj/nss/%.o: nss_kztoken/%.c nss_kztoken/kzdb.h nss_kztoken/nss_kztoken.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALLCFLAGS) -c -o $@ $<
+$(B)/obj/lib/nssread.o: nss_kztoken/kzdb.c nss_kztoken/kzdb.h
+$(B)/libnss_kztoken.so.2: $(NSS_OBJ) nss_kztoken/nss_kztoken.map
+	$(CC) -shared -Wl,-soname,libnss_kztoken.so.2 \
+	  -Wl,--version-script=nss_kztoken/nss_kztoken.map $(LDHARDEN) -o $@ $(NSS_OBJ)
 
 $(B)/kztoken: $(TOOL_OBJ) $(B)/libkzauth.so.0
 	$(CC) -pie $(LDHARDEN) -Wl,-rpath,'$(RUNPATH)' -o $@ $(TOOL_OBJ) -L$(B) -lkzauth -ljansson -lcrypto
@@ -129,6 +141,8 @@ install: all
 	install -m 0644 $(B)/inst/pam_kztoken.so $(DESTDIR)$(PAMDIR)/pam_kztoken.so
 	install -m 0644 $(B)/libkzauth.so.0 $(DESTDIR)$(PKGLIBDIR)/libkzauth.so.0
 	install -m 0755 $(B)/inst/kztoken $(DESTDIR)$(SBINDIR)/kztoken
+	install -d -m 0755 $(DESTDIR)$(NSSDIR)
+	install -m 0644 $(B)/libnss_kztoken.so.2 $(DESTDIR)$(NSSDIR)/libnss_kztoken.so.2
 	install -d -m 0755 $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8
 	for m in man/*.5; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man5/; done; true
 	for m in man/*.8; do [ -f "$$m" ] && install -m 0644 "$$m" $(DESTDIR)$(MANDIR)/man8/; done; true

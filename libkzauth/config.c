@@ -13,7 +13,7 @@
 
 #include "internal.h"
 
-enum sect { S_MAIN, S_PROVIDER, S_SERVICE };
+enum sect { S_MAIN, S_PROVIDER, S_SERVICE, S_NSS };
 enum type { T_STR, T_URL, T_LONG, T_SIZE, T_BOOL, T_STRV, T_ENUM, T_ALGS,
 	T_XFORM };
 
@@ -31,6 +31,7 @@ static const char *const validation_words[] = { "auto", "jwt", "introspect",
 static const char *const style_words[] = { "oauth2", "kaizala", "wazo", NULL };
 static const char *const member_words[] = { "claims", "enrollment", NULL };
 static const char *const revcheck_words[] = { "none", "introspect", NULL };
+static const char *const dirstyle_words[] = { "scim", "kaizala", NULL };
 static const char *const header_words[] = { "Authorization", "X-Auth-Token",
 	"accessToken", NULL };
 
@@ -38,6 +39,7 @@ static const char *const header_words[] = { "Authorization", "X-Auth-Token",
 #define P(n, t, f, lo, hi) { S_PROVIDER, n, t, offsetof(struct kz_provider, f), lo, hi, NULL }
 #define PE(n, f, w) { S_PROVIDER, n, T_ENUM, offsetof(struct kz_provider, f), 0, 0, w }
 #define SV(n, t, f, lo, hi) { S_SERVICE, n, t, offsetof(struct kz_service, f), lo, hi, NULL }
+#define N(n, t, f, lo, hi) { S_NSS, n, t, offsetof(struct kz_config, nss.f), lo, hi, NULL }
 #define DAY 86400L
 #define YEAR (366 * DAY)
 
@@ -101,6 +103,18 @@ static const struct key keys[] = {
 	SV("max_token_age", T_LONG, max_token_age, 0, YEAR),
 	SV("require_acr", T_STRV, require_acr, 0, 0),
 	SV("require_amr", T_STRV, require_amr, 0, 0),
+
+	N("enrollment", T_STR, enrollment, 0, 0),
+	{ S_NSS, "directory_style", T_ENUM,
+	  offsetof(struct kz_config, nss.directory_style), 0, 0, dirstyle_words },
+	N("directory_url", T_URL, directory_url, 0, 0),
+	N("groups", T_STRV, groups, 0, 0),
+	N("uid_min", T_LONG, uid_min, 1000, 4294967294L),
+	N("uid_max", T_LONG, uid_max, 1000, 4294967294L),
+	N("home", T_STR, home, 0, 0),
+	N("shell", T_STR, shell, 0, 0),
+	N("sync_interval", T_LONG, sync_interval, 60, 7 * DAY),
+	N("db_dir", T_STR, db_dir, 0, 0),
 };
 
 struct parse {
@@ -175,6 +189,10 @@ config_defaults(struct kz_config *c)
 	c->negative_cache_ttl = 30;
 	c->offline_grace = 0;
 	c->warn_days = 30;
+	c->nss.directory_style = KZ_DIR_SCIM;
+	c->nss.uid_min = 200000;
+	c->nss.uid_max = 2000200000;
+	c->nss.sync_interval = 900;
 }
 
 /* Opens a [provider X] or [service X] section, or finds it again. */
@@ -227,9 +245,15 @@ enter_section(struct parse *ps, const char *section)
 		ps->cur_kind = S_SERVICE;
 		return *name ? 1 : fail(ps, "[service]: needs a name");
 	}
+	if (strcmp(section, "nss") == 0) {
+		c->nss.present = true;
+		ps->cur_kind = S_NSS;
+		ps->cur = c;
+		return 1;
+	}
 	ps->cur = NULL;
 	return fail(ps, "[%s]: unknown section (expected [kztoken], "
-	    "[provider NAME] or [service NAME])", section);
+	    "[provider NAME], [service NAME] or [nss])", section);
 }
 
 static int
@@ -421,6 +445,26 @@ url_checks(struct parse *ps, struct kz_provider *p)
 	return 1;
 }
 
+static int
+nss_checks(struct parse *ps, struct kz_nss_conf *n)
+{
+	if (!n->present)
+		return 1;
+	if (n->uid_min >= n->uid_max)
+		return fail(ps, "[nss] uid_min: must be below uid_max");
+	if (n->enrollment == NULL)
+		return fail(ps, "[nss] enrollment: required (the enrollment "
+		    "whose token reads the directory)");
+	if (n->directory_url == NULL)
+		return fail(ps, "[nss] directory_url: required");
+	if (n->groups.n == 0)
+		return fail(ps, "[nss] groups: required (the directory groups "
+		    "whose members become users)");
+	if (n->home[0] != '/')
+		return fail(ps, "[nss] home: must be an absolute path");
+	return 1;
+}
+
 /* Cross-key rules that no single line can break. */
 static int
 finish(struct parse *ps)
@@ -531,7 +575,7 @@ finish(struct parse *ps)
 			return fail(ps, "[service %s] require_acl: needs a "
 			    "provider with validation = wazo", s->name);
 	}
-	return 1;
+	return nss_checks(ps, &c->nss);
 }
 
 int
@@ -552,6 +596,9 @@ kz_config_parse_string(struct kz_config **out, const char *name,
 	c->store_dir = strdup("/etc/kztoken/enrolled");
 	c->cache_dir = strdup("/var/cache/kztoken");
 	c->denylist_file = strdup("/etc/kztoken/denylist");
+	c->nss.home = strdup("/home/%u");
+	c->nss.shell = strdup("/bin/bash");
+	c->nss.db_dir = strdup("/var/lib/kztoken/nss");
 	ps.cfg = c;
 	ps.file = name;
 	ps.text = ps.pos = text;
@@ -639,6 +686,12 @@ kz_config_free(struct kz_config *c)
 	free(c->store_dir);
 	free(c->cache_dir);
 	free(c->denylist_file);
+	free(c->nss.enrollment);
+	free(c->nss.directory_url);
+	kz_strv_free(&c->nss.groups);
+	free(c->nss.home);
+	free(c->nss.shell);
+	free(c->nss.db_dir);
 	free(c);
 }
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
+#include "../nss_kztoken/kzdb.h"
 
 struct doc {
 	kz_ctx *ctx;
@@ -252,6 +253,77 @@ check_pam(struct doc *d)
 		    n == 1 ? "s" : "");
 }
 
+/* Whether passwd and group in nsswitch.conf name the module. */
+static void
+check_nsswitch(struct doc *d)
+{
+	char err[256], *buf, *line, *save = NULL;
+	int found = 0;
+	size_t len;
+
+	if (kz_read_file("/etc/nsswitch.conf", 0, 65536, &buf, &len, err,
+	    sizeof(err)) != 0)
+		return;
+	for (line = strtok_r(buf, "\n", &save); line != NULL;
+	    line = strtok_r(NULL, "\n", &save))
+		if ((strncmp(line, "passwd:", 7) == 0 ||
+		    strncmp(line, "group:", 6) == 0) && strstr(line, " kztoken"))
+			found++;
+	free(buf);
+	if (found < 2)
+		report(d, 1, KZ_OK, "nss", "/etc/nsswitch.conf: add kztoken to "
+		    "the passwd and group lines (the package does)");
+}
+
+/* [nss]: the database kztoken sync wrote, its age, what it left out. */
+static void
+check_nss(struct doc *d)
+{
+	const struct kz_nss_conf *nc = &d->ctx->cfg->nss;
+	char path[4096], err[512], *buf = NULL, *line, *save = NULL;
+	struct kzdb db;
+	struct stat st;
+	size_t len;
+	int shown = 0;
+
+	if (!nc->present)
+		return;
+	snprintf(path, sizeof(path), "%s/%s", nc->db_dir, KZDB_FILE);
+	if (stat(path, &st) != 0) {
+		report(d, 1, KZ_OK, "nss", "%s: not written yet; run `kztoken "
+		    "sync`", path);
+	} else if (kz_read_file(path, 0, KZDB_MAX_SIZE, &buf, &len, err,
+	    sizeof(err)) != 0 || kzdb_open(&db, buf, len) != 0) {
+		report(d, 2, KZ_ERROR, "nss", "%s: not a usable database "
+		    "(%s); run `kztoken sync`", path, buf ? "bad format" : err);
+	} else {
+		int64_t age = kz_now(d->ctx) - (int64_t)st.st_mtime;
+
+		report(d, age > 3 * nc->sync_interval ? 1 : 0, KZ_OK, "nss",
+		    "%s: %u users, %u groups, written %llds ago%s", path,
+		    db.h->npw, db.h->ngr - db.h->npw, (long long)age,
+		    age > 3 * nc->sync_interval ? " (is kztoken-sync.timer "
+		    "running? is the directory reachable?)" : "");
+	}
+	free(buf);
+	if (strcmp(nc->db_dir, KZDB_DIR) != 0)
+		report(d, 1, KZ_OK, "nss", "db_dir is %s, but the module reads "
+		    KZDB_DIR " (bind-mount it there)", nc->db_dir);
+	snprintf(path, sizeof(path), "%s/refused", nc->db_dir);
+	if (kz_read_file(path, KZ_SF_MISSING_OK, 1024 * 1024, &buf, &len, err,
+	    sizeof(err)) == 0 && buf != NULL) {
+		for (line = strtok_r(buf, "\n", &save); line != NULL;
+		    line = strtok_r(NULL, "\n", &save))
+			if (shown++ < 20)
+				report(d, 1, KZ_OK, "nss", "left out %s", line);
+		if (shown > 20)
+			report(d, 1, KZ_OK, "nss", "... and %d more in %s",
+			    shown - 20, path);
+		free(buf);
+	}
+	check_nsswitch(d);
+}
+
 kz_verdict
 kz_doctor(kz_ctx *ctx, kz_doctor_fn fn, void *arg)
 {
@@ -263,5 +335,6 @@ kz_doctor(kz_ctx *ctx, kz_doctor_fn fn, void *arg)
 	check_enrollments(&d);
 	check_pam(&d);
 	kz_doctor_host(ctx, fn, arg, &d.worst);
+	check_nss(&d);
 	return d.worst;
 }

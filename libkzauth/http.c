@@ -108,12 +108,13 @@ kz_http_resp_free(struct kz_http_resp *r)
 		free(r->body);
 	}
 	free(r->location);
+	free(r->etag);
 	memset(r, 0, sizeof(*r));
 }
 
 struct sink {
 	struct kz_http_resp *resp;
-	size_t cap;
+	size_t cap, max;
 	bool overflow;
 };
 
@@ -124,7 +125,7 @@ on_body(char *data, size_t size, size_t nmemb, void *arg)
 	struct kz_http_resp *r = s->resp;
 	size_t n = size * nmemb;
 
-	if (r->body_len + n > KZ_MAX_BODY) {
+	if (r->body_len + n > s->max) {
 		s->overflow = true;
 		return 0;	/* aborts the transfer */
 	}
@@ -186,6 +187,9 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 		free(hs->resp->location);
 		/* a Location with control bytes is no URL of ours */
 		hs->resp->location = has_control(v) ? NULL : strdup(v);
+	} else if (strcasecmp(line, "ETag") == 0) {
+		free(hs->resp->etag);
+		hs->resp->etag = has_control(v) ? NULL : strdup(v);
 	} else if (strcasecmp(line, "Retry-After") == 0) {
 		long s;
 
@@ -200,8 +204,8 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-static void
-form_escape(char *out, const char *in)
+void
+kz_url_escape(char *out, const char *in)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
@@ -235,10 +239,10 @@ kz_form_add(char **buf, size_t *len, const char *key, const char *val)
 	*buf = nb;
 	if (*len > 0)
 		nb[(*len)++] = '&';
-	form_escape(nb + *len, key);
+	kz_url_escape(nb + *len, key);
 	*len += strlen(nb + *len);
 	nb[(*len)++] = '=';
-	form_escape(nb + *len, val);
+	kz_url_escape(nb + *len, val);
 	*len += strlen(nb + *len);
 	return 0;
 }
@@ -252,9 +256,9 @@ basic_header(const char *user, const char *pass)
 
 	if (plain == NULL)
 		return NULL;
-	form_escape(plain, user);
+	kz_url_escape(plain, user);
 	strcat(plain, ":");
-	form_escape(plain + strlen(plain), pass);
+	kz_url_escape(plain + strlen(plain), pass);
 	b64 = kz_b64_encode((unsigned char *)plain, strlen(plain));
 	explicit_bzero(plain, n);
 	free(plain);
@@ -351,6 +355,7 @@ kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
 
 	memset(resp, 0, sizeof(*resp));
 	resp->retry_after = -1;
+	sink.max = req->max_body ? req->max_body : KZ_MAX_BODY;
 	if (kz_url_allowed(req->url, req->allow_http_loopback) != 0) {
 		resp->fail = KZ_R_CONFIG;
 		snprintf(resp->err, sizeof(resp->err), "URL not allowed "
@@ -392,7 +397,7 @@ kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
 	if (req->ca_file != NULL)
 		h->easy_setopt(h->curl, CURLOPT_CAINFO, req->ca_file);
 	h->easy_setopt(h->curl, CURLOPT_MAXFILESIZE_LARGE,
-	    (curl_off_t)KZ_MAX_BODY);
+	    (curl_off_t)sink.max);
 	h->easy_setopt(h->curl, CURLOPT_USERAGENT, "kztoken/1");
 	h->easy_setopt(h->curl, CURLOPT_WRITEFUNCTION, on_body);
 	h->easy_setopt(h->curl, CURLOPT_WRITEDATA, &sink);

@@ -238,37 +238,146 @@ user_name_ok(const char *u)
 	return true;
 }
 
-/* user_map_file: "external-name local-user" per line, # comments.  With
- * user_map_only, a name the map does not list is refused. */
-static kz_verdict
-map_user(kz_ctx *ctx, struct kz_provider *p, char **user, kz_result *res)
+/* user_map_file: "external-name local-user" per line, # comments; the
+ * first line for a name wins.  Read once into a sorted index, so a sync
+ * of many users does not parse the file once per user. */
+static int
+cmp_map(const void *a, const void *b, void *arg)
+{
+	const struct kz_user_map *m = arg;
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+	int c = strcmp(m->ext.v[x], m->ext.v[y]);
+
+	return c ? c : (x < y ? -1 : x > y);
+}
+
+kz_verdict
+kz_user_map_load(struct kz_provider *p, struct kz_user_map *m,
+    kz_result *res)
 {
 	char err[256], *buf, *line, *save = NULL;
-	bool found = false;
 	size_t len;
 
+	memset(m, 0, sizeof(*m));
+	if (p->user_map_file == NULL)
+		return KZ_OK;
 	if (kz_read_file(p->user_map_file, KZ_SF_MISSING_OK, 1024 * 1024, &buf,
 	    &len, err, sizeof(err)) != 0)
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
-	for (line = buf ? strtok_r(buf, "\n", &save) : NULL; line && !found;
+	for (line = buf ? strtok_r(buf, "\n", &save) : NULL; line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
 		char ext[257], loc[257];
 
 		if (line[0] == '#' || sscanf(line, "%256s %256s", ext, loc) != 2)
 			continue;
-		if (strcmp(ext, *user) == 0) {
-			kz_trace(ctx, "user_map", 1, "%s maps to %s", ext, loc);
-			free(*user);
-			*user = strdup(loc);
-			found = true;
+		if (kz_strv_push_big(&m->ext, ext, strlen(ext)) != 0 ||
+		    kz_strv_push_big(&m->loc, loc, strlen(loc)) != 0) {
+			free(buf);
+			kz_user_map_free(m);
+			return kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
+			    "out of memory");
 		}
 	}
 	free(buf);
-	if (!found && p->user_map_only)
-		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
-		    "%s is not listed in user_map_file (user_map_only)",
-		    *user);
+	if ((m->order = malloc((m->ext.n + 1) * sizeof(size_t))) == NULL) {
+		kz_user_map_free(m);
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < m->ext.n; i++)
+		m->order[i] = i;
+	qsort_r(m->order, m->ext.n, sizeof(size_t), cmp_map, m);
 	return KZ_OK;
+}
+
+void
+kz_user_map_free(struct kz_user_map *m)
+{
+	kz_strv_free(&m->ext);
+	kz_strv_free(&m->loc);
+	free(m->order);
+	memset(m, 0, sizeof(*m));
+}
+
+/* The local name the map gives ext (its first line), or NULL. */
+static const char *
+map_find(const struct kz_user_map *m, const char *ext)
+{
+	size_t lo = 0, hi = m->ext.n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(m->ext.v[m->order[mid]], ext) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < m->ext.n && strcmp(m->ext.v[m->order[lo]], ext) == 0)
+		return m->loc.v[m->order[lo]];
+	return NULL;
+}
+
+/*
+ * The local name of a name the provider uses: username_transform, then
+ * user_map_file (map, loaded by kz_user_map_load), then the shape check.
+ * PAM's binding and `kztoken sync` both go through here, so a directory
+ * user is called what a login by token would be bound to.  On KZ_OK *out
+ * is malloc'd.
+ */
+kz_verdict
+kz_local_name_map(kz_ctx *ctx, struct kz_provider *p,
+    const struct kz_user_map *map, const char *ext, char **out,
+    kz_result *res)
+{
+	const char *loc;
+	char *u, *at;
+
+	*out = NULL;
+	if ((u = strdup(ext)) == NULL)
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	if ((p->username_transform & KZ_XFORM_STRIP_DOMAIN) &&
+	    (at = strchr(u, '@')) != NULL)
+		*at = '\0';
+	if (p->username_transform & KZ_XFORM_LOWERCASE)
+		for (char *c = u; *c; c++)
+			*c = (char)tolower((unsigned char)*c);
+	if (p->user_map_file != NULL) {
+		if ((loc = map_find(map, u)) != NULL) {
+			kz_trace(ctx, "user_map", 1, "%s maps to %s", u, loc);
+			free(u);
+			if ((u = strdup(loc)) == NULL)
+				return kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
+				    "out of memory");
+		} else if (p->user_map_only) {
+			kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
+			    "%s is not listed in user_map_file (user_map_only)",
+			    u);
+			free(u);
+			return KZ_UNAUTHENTICATED;
+		}
+	}
+	if (!user_name_ok(u)) {
+		free(u);
+		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
+		    "the token's user name is not a usable local name");
+	}
+	*out = u;
+	return KZ_OK;
+}
+
+kz_verdict
+kz_local_name(kz_ctx *ctx, struct kz_provider *p, const char *ext,
+    char **out, kz_result *res)
+{
+	struct kz_user_map map;
+	kz_verdict v;
+
+	*out = NULL;
+	if ((v = kz_user_map_load(p, &map, res)) != KZ_OK)
+		return v;
+	v = kz_local_name_map(ctx, p, &map, ext, out, res);
+	kz_user_map_free(&map);
+	return v;
 }
 
 /*
@@ -281,33 +390,18 @@ kz_verdict
 kz_bind_user(kz_ctx *ctx, struct kz_provider *p, const char *want,
     kz_result *res)
 {
-	char *u = res->id.user, *at, *ext;
+	char *u, *ext;
 	kz_verdict v;
 
 	kz_unbind(ctx);
-	if (u == NULL)
+	if (res->id.user == NULL)
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
 		    "the token names no user (%s, username, sub)",
 		    p->username_claim);
-	if ((ext = strdup(u)) == NULL)
-		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
-	if ((p->username_transform & KZ_XFORM_STRIP_DOMAIN) &&
-	    (at = strchr(u, '@')) != NULL)
-		*at = '\0';
-	if (p->username_transform & KZ_XFORM_LOWERCASE)
-		for (char *c = u; *c; c++)
-			*c = (char)tolower((unsigned char)*c);
-	if (p->user_map_file != NULL &&
-	    (v = map_user(ctx, p, &res->id.user, res)) != KZ_OK) {
-		free(ext);
+	if ((v = kz_local_name(ctx, p, res->id.user, &u, res)) != KZ_OK)
 		return v;
-	}
-	u = res->id.user;
-	if (u == NULL || !user_name_ok(u)) {
-		free(ext);
-		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,
-		    "the token's user name is not a usable local name");
-	}
+	ext = res->id.user;
+	res->id.user = u;
 	if (want != NULL && strcmp(u, want) != 0) {
 		free(ext);
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH,

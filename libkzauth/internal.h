@@ -104,6 +104,20 @@ struct kz_service {
 	struct kz_strv require_amr;	/* all of */
 };
 
+/* [nss]: what `kztoken sync` reads and writes (DESIGN.md section 16). */
+enum kz_dir_style { KZ_DIR_SCIM, KZ_DIR_KAIZALA };
+struct kz_nss_conf {
+	bool present;			/* the file has an [nss] section */
+	char *enrollment;
+	int directory_style;		/* enum kz_dir_style */
+	char *directory_url;
+	struct kz_strv groups;
+	long uid_min, uid_max;
+	char *home, *shell;		/* home: %u is the user name */
+	long sync_interval;
+	char *db_dir;
+};
+
 struct kz_config {
 	char *path;
 	char *provider;
@@ -118,6 +132,7 @@ struct kz_config {
 	size_t nproviders;
 	struct kz_service *services;
 	size_t nservices;
+	struct kz_nss_conf nss;
 };
 
 KZ_HIDDEN int kz_config_load(struct kz_config **out, const char *path,
@@ -186,6 +201,9 @@ KZ_HIDDEN char *kz_strdup(const char *s);
 KZ_HIDDEN char *kz_strndup(const char *s, size_t n);
 KZ_HIDDEN void kz_strv_free(struct kz_strv *sv);
 KZ_HIDDEN int kz_strv_push(struct kz_strv *sv, const char *s, size_t n);
+/* The same without the 4096 cap, growing by doubling (directory lists);
+ * only for a list that nothing but this function ever grew. */
+KZ_HIDDEN int kz_strv_push_big(struct kz_strv *sv, const char *s, size_t n);
 /* Splits on commas and/or white space, skipping empty items. */
 KZ_HIDDEN int kz_strv_split(struct kz_strv *sv, const char *s);
 KZ_HIDDEN bool kz_strv_has(const struct kz_strv *sv, const char *s);
@@ -210,6 +228,11 @@ KZ_HIDDEN char *kz_json_salvage_str(const char *body, size_t len,
     const char *key);
 /* Parses at most KZ_MAX_BODY bytes, nesting at most KZ_MAX_JSON_DEPTH. */
 KZ_HIDDEN json_t *kz_json_parse(const char *buf, size_t len);
+/* The same with another size cap (directory listings). */
+KZ_HIDDEN json_t *kz_json_parse_max(const char *buf, size_t len, size_t max);
+/* Percent-encodes in (RFC 3986 unreserved kept) into out, which has room
+ * for 3 * strlen(in) + 1 bytes. */
+KZ_HIDDEN void kz_url_escape(char *out, const char *in);
 
 /* ---- base64url (b64.c) ---- */
 
@@ -267,6 +290,7 @@ struct kz_http_req {
 	const char *const *headers;	/* NULL-terminated "Name: value" */
 	const char *body;		/* POST body, form-encoded */
 	size_t body_len;
+	size_t max_body;		/* answer cap; 0: KZ_MAX_BODY */
 };
 
 struct kz_http_resp {
@@ -274,6 +298,7 @@ struct kz_http_resp {
 	char *body;
 	size_t body_len;
 	char *location;			/* Location header, if any */
+	char *etag;			/* ETag header, if any */
 	long retry_after;		/* seconds, or -1 */
 	int64_t date;			/* Date header as epoch, or 0 */
 	kz_reason fail;			/* KZ_R_NONE when a status arrived */
@@ -392,6 +417,21 @@ KZ_HIDDEN char *kz_read_client_secret(kz_ctx *ctx, struct kz_provider *p,
 
 KZ_HIDDEN kz_verdict kz_aud_check(const struct kz_provider *p, json_t *aud,
     const char *what, kz_result *res);
+/* username_transform, user_map_file and the shape check (identity.c);
+ * kz_local_name reads the map each time, kz_local_name_map uses one
+ * loaded with kz_user_map_load (sync: once for every user). */
+struct kz_user_map {
+	struct kz_strv ext, loc;	/* the lines, in file order */
+	size_t *order;			/* indexes sorted by (ext, line) */
+};
+KZ_HIDDEN kz_verdict kz_user_map_load(struct kz_provider *p,
+    struct kz_user_map *m, kz_result *res);
+KZ_HIDDEN void kz_user_map_free(struct kz_user_map *m);
+KZ_HIDDEN kz_verdict kz_local_name_map(kz_ctx *ctx, struct kz_provider *p,
+    const struct kz_user_map *map, const char *ext, char **out,
+    kz_result *res);
+KZ_HIDDEN kz_verdict kz_local_name(kz_ctx *ctx, struct kz_provider *p,
+    const char *ext, char **out, kz_result *res);
 KZ_HIDDEN kz_verdict kz_bind_user(kz_ctx *ctx, struct kz_provider *p,
     const char *want_user, kz_result *res);
 KZ_HIDDEN void kz_unbind(kz_ctx *ctx);
@@ -460,6 +500,87 @@ KZ_HIDDEN void kz_doctor_host(kz_ctx *ctx, kz_doctor_fn fn, void *arg,
 KZ_HIDDEN void kz_audit(kz_ctx *ctx, const kz_request *req,
     const kz_result *res);
 KZ_HIDDEN void kz_syslog_send(kz_ctx *ctx, int prio, const char *line);
+
+/* ---- the NSS database (nssdb.c; format in nss_kztoken/kzdb.h) ---- */
+
+struct kz_nss_user {
+	char *name, *gecos, *dir, *shell;
+	uint32_t uid, gid;
+};
+
+struct kz_nss_group {
+	char *name;
+	uint32_t gid;
+	struct kz_strv members;		/* user names */
+};
+
+struct kz_nss_db {
+	struct kz_nss_user *users;
+	size_t nusers;
+	struct kz_nss_group *groups;	/* private groups included */
+	size_t ngroups;
+	uint32_t uid_min, uid_max;
+};
+
+/* The file's bytes (malloc'd), or NULL when out of memory or too big. */
+KZ_HIDDEN char *kz_nssdb_build(const struct kz_nss_db *db, int64_t now,
+    size_t *len);
+/* Builds and atomically replaces dir/kztoken.db (dir made 0755). */
+KZ_HIDDEN int kz_nssdb_write(const char *dir, const struct kz_nss_db *db,
+    int64_t now, char *err, size_t errlen);
+KZ_HIDDEN void kz_nss_db_free(struct kz_nss_db *db);
+
+/* ---- the organisation's directory (directory.c) ---- */
+
+struct kz_dir_user {
+	char *id;			/* the directory's immutable id */
+	char *username, *display;
+	bool active;
+};
+
+struct kz_dir_group {
+	char *id, *name;
+	struct kz_strv members;		/* ids of member users */
+};
+
+struct kz_dir {
+	struct kz_dir_user *users;
+	size_t nusers;
+	struct kz_dir_group *groups;
+	size_t ngroups;
+	size_t requests, not_modified;	/* what reading it cost */
+	uint64_t bytes;
+};
+
+/* Reads [nss] groups and their member users (SCIM 2.0, RFC 7644) with
+ * the access token of [nss] enrollment.  Anything but a complete answer
+ * is a failure: a partial directory must never replace the database. */
+KZ_HIDDEN kz_verdict kz_dir_fetch(kz_ctx *ctx, struct kz_provider *p,
+    struct kz_dir *dir, kz_result *res);
+KZ_HIDDEN void kz_dir_free(struct kz_dir *dir);
+
+/* ---- from the directory to the database (nssmap.c) ---- */
+
+/* Names and IDs of the host's own accounts. */
+struct kz_local {
+	struct kz_strv names;
+	uint32_t *ids;
+	size_t nids;
+};
+
+KZ_HIDDEN int kz_local_load(struct kz_local *l, const char *passwd_file,
+    const char *group_file, char *err, size_t errlen);
+KZ_HIDDEN void kz_local_free(struct kz_local *l);
+/* The stable ID of a directory object: SHA-256 of issuer, kind and id,
+ * reduced into uid_min..uid_max (the same on every host). */
+KZ_HIDDEN uint32_t kz_nss_id(const char *issuer, const char *kind,
+    const char *id, uint32_t min, uint32_t max);
+/* Maps the directory into users, private groups and groups; what it
+ * leaves out (local names or IDs, system names, collisions, unusable
+ * names) goes to refused, one line each. */
+KZ_HIDDEN int kz_nss_map(kz_ctx *ctx, struct kz_provider *p,
+    const struct kz_dir *dir, const struct kz_local *local,
+    struct kz_nss_db *out, struct kz_strv *refused);
 
 /* ==== Enrollment (store.c, refresh.c, enroll.c, membership.c) ==== */
 

@@ -296,6 +296,32 @@ typedef void (*kz_doctor_fn)(void *arg, int status, const char *check,
 kz_verdict kz_doctor(kz_ctx *ctx, kz_doctor_fn fn, void *arg);
 /* ==== end of Enrollment ==== */
 
+/* ==== The NSS database (DESIGN.md section 16) ==== */
+
+#define KZ_SYNC_IF_DUE 1u	/* only when sync_interval has passed */
+
+typedef struct kz_sync_opts {
+	unsigned flags;
+	const char *passwd_file;	/* local accounts; NULL: /etc/passwd */
+	const char *group_file;		/* NULL: /etc/group */
+} kz_sync_opts;
+
+typedef struct kz_sync_report {
+	int skipped;			/* --if-due and not due */
+	size_t users, groups;		/* written (groups: not private) */
+	size_t requests, not_modified;
+	unsigned long long bytes;
+	char **refused;			/* one line per entry left out */
+	size_t nrefused;
+	char db[512];			/* the file written */
+} kz_sync_report;
+
+/* `kztoken sync`: reads the directory with [nss] enrollment and replaces
+ * the database atomically; on any failure the old database stays. */
+kz_verdict kz_nss_sync(kz_ctx *ctx, const kz_sync_opts *opts,
+    kz_sync_report *rep, kz_result *res);
+void kz_sync_report_clear(kz_sync_report *rep);
+
 #pragma GCC visibility pop
 
 #ifdef __cplusplus

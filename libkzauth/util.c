@@ -60,6 +60,27 @@ kz_strv_push(struct kz_strv *sv, const char *s, size_t n)
 }
 
 int
+kz_strv_push_big(struct kz_strv *sv, const char *s, size_t n)
+{
+	char **nv;
+
+	/* capacity: the next power of two (at least 16) above n */
+	if (sv->n >= 16 && (sv->n & (sv->n - 1)) == 0) {
+		if (sv->n > ((size_t)1 << 26) ||
+		    (nv = realloc(sv->v, 2 * sv->n * sizeof(*nv))) == NULL)
+			return -1;
+		sv->v = nv;
+	} else if (sv->v == NULL) {
+		if ((sv->v = malloc(16 * sizeof(*nv))) == NULL)
+			return -1;
+	}
+	if ((sv->v[sv->n] = strndup(s, n)) == NULL)
+		return -1;
+	sv->n++;
+	return 0;
+}
+
+int
 kz_strv_split(struct kz_strv *sv, const char *s)
 {
 	const char *p = s;
@@ -275,11 +296,17 @@ json_depth_ok(const char *buf, size_t len)
 }
 
 json_t *
-kz_json_parse(const char *buf, size_t len)
+kz_json_parse_max(const char *buf, size_t len, size_t max)
 {
 	json_error_t jerr;
 
-	if (buf == NULL || len > KZ_MAX_BODY || !json_depth_ok(buf, len))
+	if (buf == NULL || len > max || !json_depth_ok(buf, len))
 		return NULL;
 	return json_loadb(buf, len, JSON_REJECT_DUPLICATES, &jerr);
+}
+
+json_t *
+kz_json_parse(const char *buf, size_t len)
+{
+	return kz_json_parse_max(buf, len, KZ_MAX_BODY);
 }

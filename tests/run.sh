@@ -80,7 +80,7 @@ if want unit; then
 	done
 fi
 if want shell; then
-	for dir in sh cli faults pam security e2e interop load deb; do
+	for dir in sh cli faults pam security nss e2e interop load deb; do
 		for t in "$KZ_ROOT"/tests/$dir/test_*.sh; do
 			[ -f "$t" ] || continue
 			echo "== $dir/$(basename "$t")"

@@ -29,6 +29,7 @@ static const struct cmd cmds[] = {
 	{ "setup", "setup sshd|sudo [--token-only|--token-or-password] "
 	  "[--dry-run] [--force] | setup --undo [--dry-run] [--force]",
 	  cmd_setup },
+	{ "sync", "sync [--if-due]", cmd_sync },
 };
 
 const char *

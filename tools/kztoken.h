@@ -62,6 +62,7 @@ int cmd_token(int argc, char **argv, const char *config);
 int cmd_exec(int argc, char **argv, const char *config);
 int cmd_doctor(int argc, char **argv, const char *config);
 int cmd_setup(int argc, char **argv, const char *config);
+int cmd_sync(int argc, char **argv, const char *config);
 /* A time as 2026-01-31T12:00:00Z, or "-" for 0. */
 const char *tool_when(int64_t t, char *buf, size_t n);
 

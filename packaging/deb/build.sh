@@ -35,7 +35,7 @@ source_files() {
 package_inputs() {
 	source_files | while IFS= read -r -d '' f; do
 		case $f in
-		Makefile|LICENSE|libkzauth/*|pam_kztoken/*|tools/*|man/*|systemd/*|packaging/*)
+		Makefile|LICENSE|libkzauth/*|pam_kztoken/*|nss_kztoken/*|tools/*|man/*|systemd/*|packaging/*)
 			printf '%s\0' "$f" ;;
 		esac
 	done

@@ -244,6 +244,8 @@ printf '%s\n' "$table"
 [ -n "${KZ_BENCH_OUT:-}" ] && printf '%s\n' "$table" > "$KZ_BENCH_OUT"
 [ "$mj_growth_kb" -le 64 ] && [ "$mo_growth_kb" -le 64 ] || { echo "bench: memory grows after warm-up"; fail=1; }
 [ "$curl_loaded" = 0 ] || fail=1
+# NSS lookups through glibc, kztoken against libnss_files (issue 15)
+bash "$KZ_ROOT/tests/bench/bench_nss.sh" || fail=1
 missed=$(cat "$work/missed" 2>/dev/null | wc -l)
 echo "bench: $missed target(s) missed"
 [ "$missed" -eq 0 ] || grep 'MISSED' <<<"$table" | sed 's/^/bench: missed: /' 

@@ -38,7 +38,8 @@ inside() {
 	rm -f /var/lib/man-db/auto-update	# skip the slow mandb trigger
 	t_pass "throwaway root: overlays mounted"
 
-	local pre_auth pre_common pre_dirs
+	local pre_auth pre_common pre_dirs pre_nss
+	pre_nss=$(sha256sum < /etc/nsswitch.conf)
 	pre_auth=$(sha256sum < /etc/pam.d/common-auth)
 	pre_common=$(cat /etc/pam.d/common-* | sha256sum)
 	pre_dirs=$(dpkg-deb -c "$deb" | awk '$1 ~ /^d/ {sub(/^\.\//, "/", $6); print $6}' |
@@ -114,6 +115,7 @@ inside() {
 	else
 		logins "$tok" "$work"
 	fi
+	nss_sync "$work"
 
 	# upgrade over itself: admin changes and enrollments stay
 	local conf_sum enr=/etc/kztoken/enrolled/deb-test
@@ -122,6 +124,8 @@ inside() {
 	conf_sum=$(sha256sum < "$conf")
 	out=$(timeout 120 dpkg -i "$deb" </dev/null 2>&1); rc=$?
 	t_check "reinstall over itself exits 0 (no conffile prompt)" 0 "$rc"
+	t_check "reinstall: still one kztoken on each nsswitch line" "1 1" \
+	    "$(grep -E '^passwd:' /etc/nsswitch.conf | grep -o -w kztoken | wc -l) $(grep -E '^group:' /etc/nsswitch.conf | grep -o -w kztoken | wc -l)"
 	[ "$rc" = 0 ] || printf '%s\n' "$out"
 	t_check "upgrade keeps the changed kztoken.conf" "$conf_sum" "$(sha256sum < "$conf")"
 	t_check "upgrade keeps its mode" 600 "$(stat -c %a "$conf")"
@@ -188,6 +192,8 @@ inside() {
 	t_check "after remove: config files stay (rc)" "rc yes" \
 	    "$(dpkg-query -W -f='${db:Status-Abbrev}' kztoken | tr -d ' ') $([ -f "$conf" ] && [ -f "$enr" ] && echo yes)"
 	t_check "after remove: module gone" no "$([ -e "$PAMMOD" ] && echo yes || echo no)"
+	t_check "after remove: nsswitch.conf exactly as before install" "$pre_nss" \
+	    "$(sha256sum < /etc/nsswitch.conf)"
 	out=$(timeout 120 dpkg -P kztoken </dev/null 2>&1); rc=$?
 	t_check "dpkg -P exits 0" 0 "$rc"
 	t_check "after purge: dpkg knows no kztoken" "" \
@@ -206,6 +212,39 @@ inside() {
 	    "$([ -e "$other" ] && echo yes || echo no)"
 	t_check "after purge: /var/cache/kztoken and /etc/kztoken gone" "no no" \
 	    "$([ -e /var/cache/kztoken ] && echo yes || echo no) $([ -e /etc/kztoken ] && echo yes || echo no)"
+	t_check "after purge: nsswitch.conf exactly as before install" "$pre_nss" \
+	    "$(sha256sum < /etc/nsswitch.conf)"
+	t_check "after purge: /var/lib/kztoken gone" no "$([ -e /var/lib/kztoken ] && echo yes || echo no)"
+	getent passwd alice >/dev/null
+	t_check "after purge: getent passwd alice finds nothing" 2 "$?"
+}
+
+# Users without local accounts: the installed module, nsswitch.conf as
+# the package left it, `kztoken sync` from the test IdP's SCIM directory
+# into the compiled-in /var/lib/kztoken/nss, then glibc resolves alice.
+nss_sync() {
+	local work=$1 c=$1/nss/kztoken.conf out rc rt line
+	t_check "install: the module is in /lib/$MA" yes \
+	    "$([ -f "/lib/$MA/libnss_kztoken.so.2" ] && echo yes)"
+	t_check "install: kztoken added once to the passwd and group lines" "1 1" \
+	    "$(grep -E '^passwd:' /etc/nsswitch.conf | grep -o -w kztoken | wc -l) $(grep -E '^group:' /etc/nsswitch.conf | grep -o -w kztoken | wc -l)"
+	t_check "profile: pam_mkhomedir in the session part" yes \
+	    "$(grep -A2 '^Session:' /usr/share/pam-configs/kztoken | grep -q pam_mkhomedir.so && echo yes)"
+	getent passwd alice >/dev/null
+	t_check "before sync: alice is unknown" 2 "$?"
+	kz_write_config "$c" "[nss]" "enrollment = dir" \
+	    "directory_url = $KZ_IDP_URL/scim/v2" "groups = ops-admins"
+	rt=$(idp refresh '{"username":"svc-dir","group":"ops-admins"}')
+	printf '%s\n' "$rt" | /usr/sbin/kztoken --config "$c" enroll dir --provider idp \
+	    --group ops-admins >/dev/null 2>&1
+	out=$(/usr/sbin/kztoken --config "$c" sync 2>&1); rc=$?
+	t_check "kztoken sync into /var/lib/kztoken/nss exits 0" 0 "$rc"
+	[ "$rc" = 0 ] || printf '# %s\n' "$out"
+	line=$(getent passwd alice)
+	t_check "getent passwd alice (glibc, installed module)" "alice:/home/alice" \
+	    "$(cut -d: -f1,6 <<<"$line")"
+	[[ $(id alice 2>&1) == *"(ops-admins)"* ]] && t_pass "id alice shows ops-admins" ||
+	    t_fail "id alice" "$(id alice 2>&1)"
 }
 
 # The outcome line of a pamtester run (prompts have no newline).

@@ -13,7 +13,7 @@ shift $(( $# > 0 ? 1 : 0 ))
 KZ_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$KZ_ROOT" || exit 1
 out=$KZ_ROOT/build/fuzz
-all_targets="token jwks provider config store http parsers"
+all_targets="token jwks provider config store http parsers nssdb"
 targets=${*:-$all_targets}
 
 CC=${FUZZ_CC:-clang}
@@ -34,7 +34,8 @@ mkdir -p "$out/obj" "$out/artifacts"
 # renamed away for the targets that fake the provider).
 for src in libkzauth/*.c; do
 	o=$out/obj/$(basename "$src" .c).o
-	if [ ! -e "$o" ] || [ "$src" -nt "$o" ] || [ libkzauth/internal.h -nt "$o" ]; then
+	if [ ! -e "$o" ] || [ "$src" -nt "$o" ] || [ libkzauth/internal.h -nt "$o" ] ||
+	    [ nss_kztoken/kzdb.c -nt "$o" ]; then
 		$CC $CFL $SAN -fsanitize=fuzzer-no-link -c -o "$o" "$src" || exit 1
 	fi
 done

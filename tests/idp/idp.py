@@ -20,10 +20,11 @@ Endpoints (client auth is HTTP Basic with host-fleet and the client_secret file)
   GET  /kaizala/token (headers applicationId, applicationSecret, refreshToken)
   GET  /membership/{group}/{user} (Bearer = an access token of that group's chain)
   /api/auth/0.1/... wazo-auth's token API (see "wazo-auth mode" below)
+  GET  /scim/v2/Users, /scim/v2/Groups (SCIM 2.0 directory; see the SCIM block below)
 Test controls (JSON in, JSON out, no auth):
   POST /test/mint, /test/opaque, /test/refresh_token, /test/revoke, /test/rotate,
-       /test/fault, /test/mode, /test/membership, /test/check_refresh, /test/stats/reset
-       /test/tokeninfo (scripted tokeninfo answers, per token)
+       /test/fault, /test/mode, /test/membership, /test/check_refresh, /test/stats/reset,
+       /test/tokeninfo (scripted tokeninfo answers, per token), /test/scim
   GET  /test/stats, /test/chain?refresh_token=R
 Fault modes: none hang slow 500 503 429 reset endless huge big2mb badjson deepjson
 wrongtypes empty400 answer (optionally limited to path prefixes and to a count of requests).
@@ -821,6 +822,8 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
             return self.tokeninfo()
         if path in ("/kaizala/token", "/kaizala/api/token", "/kaizala/api2/token") and get:
             return self.kaizala_token()
+        if path.startswith("/scim/v2/") and get:
+            return SCIM.handle(self, path)
         if path.startswith(("/membership/", "/membership2/")) and get:
             parts = path.split("/")
             if len(parts) == 4 and parts[2] and parts[3]:
@@ -1153,6 +1156,7 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
             "/test/stats/reset": self.t_stats_reset, "/test/mode": self.t_mode,
             "/test/membership": self.t_membership, "/test/check_refresh": self.t_check,
             "/test/tokeninfo": t_tokeninfo,
+            "/test/scim": SCIM.control,
         }
         fn = handlers.get(path)
         if fn is None:
@@ -1656,6 +1660,192 @@ def t_wazo(body):
                     "deleted" if ref["deleted"] else "active"}
     raise BadRequest("op must be login, expire, delete_refresh or refresh_state")
 # --- end of wazo-auth mode ---------------------------------------------------------------
+
+# ==== SCIM 2.0 directory (RFC 7643/7644), for `kztoken sync` =================================
+# Backed by the users the tokens name: the users and groups of STATE.membership (the
+# same table /test/membership edits), plus what /test/scim adds, renames or deletes.
+#   GET /scim/v2/Groups[?filter=displayName eq "G"][&startIndex=N&count=M]
+#   GET /scim/v2/Users[?filter=userName eq "U"][&startIndex=N&count=M]
+#   GET /scim/v2/Users/{id}, /scim/v2/Groups/{id}
+# Bearer = an active access token of this IdP.  Pages hold at most page_max (default 100)
+# resources whatever count asks, so a client must page.  Every answer has a weak ETag;
+# If-None-Match with it answers 304.  POST /test/scim takes any of:
+#   {"reset": true}  {"page_max": N}  {"etags": false}
+#   {"user": {"userName": U, "id": I, "displayName": D, "active": B}}   (add or change)
+#   {"delete_user": U}  {"group_id": {"name": G, "id": I}}
+#   {"generate": {"group": G, "n": N, "prefix": "user"}}              (bench: N members)
+#   {"total_extra": N}  lists claim N more totalResults than they have (a lying server)
+#   {"freeze": true}  answers from one snapshot until the next /test/scim call (bench:
+#                     100,000 users are not recomputed for every page)
+# The generic faults apply with paths ["/scim"] (500, 429, hang, badjson, ...).
+
+class ScimDirectory:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.extra = {}           # userName -> {"id", "displayName", "active"}
+        self.deleted = set()
+        self.group_ids = {}
+        self.page_max = 100
+        self.etags = True
+        self.frozen = None        # a snapshot served as is while set
+        self.total_extra = 0
+
+    @staticmethod
+    def derived_id(kind, name):
+        return kind + "-" + hashlib.sha256(name.encode()).hexdigest()[:16]
+
+    def snapshot(self):
+        """(users by id, groups by id), computed under both locks."""
+        with STATE.lock, self.lock:
+            if self.frozen is not None:
+                return self.frozen
+            names = set(self.extra)
+            for members in STATE.membership.values():
+                names |= set(members)
+            users = {}
+            by_name = {}
+            for n in sorted(names - self.deleted):
+                x = self.extra.get(n, {})
+                uid = x.get("id") or self.derived_id("u", n)
+                users[uid] = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                              "id": uid, "userName": n,
+                              "displayName": x.get("displayName", n.capitalize()),
+                              "active": x.get("active", True),
+                              "meta": {"resourceType": "User"}}
+                by_name[n] = uid
+            groups = {}
+            for g in sorted(STATE.membership):
+                gid = self.group_ids.get(g) or self.derived_id("g", g)
+                members = [{"value": by_name[m], "display": m, "type": "User",
+                            "$ref": "Users/" + by_name[m]}
+                           for m in sorted(STATE.membership[g]) if m in by_name]
+                groups[gid] = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                               "id": gid, "displayName": g, "members": members,
+                               "meta": {"resourceType": "Group"}}
+            return users, groups, self.page_max, self.etags
+
+    def control(self, body):
+        with self.lock:
+            self.frozen = None
+        if body.get("generate"):
+            gen = body["generate"]
+            group, n = str(gen["group"]), int(gen["n"])
+            prefix = str(gen.get("prefix", "user"))
+            with STATE.lock:
+                STATE.membership.setdefault(group, set()).update(
+                    "%s%d" % (prefix, i) for i in range(n))
+        with self.lock:
+            if body.get("reset"):
+                self.reset()
+            if "page_max" in body:
+                self.page_max = max(1, int(body["page_max"]))
+            if "etags" in body:
+                self.etags = bool(body["etags"])
+            if "total_extra" in body:
+                self.total_extra = int(body["total_extra"])
+            if body.get("user"):
+                u = body["user"]
+                name = str(u["userName"])
+                x = self.extra.setdefault(name, {})
+                for k in ("id", "displayName", "active"):
+                    if k in u:
+                        x[k] = u[k]
+                self.deleted.discard(name)
+            if body.get("delete_user"):
+                self.deleted.add(str(body["delete_user"]))
+            if body.get("group_id"):
+                self.group_ids[str(body["group_id"]["name"])] = str(body["group_id"]["id"])
+            freeze = bool(body.get("freeze"))
+        if freeze:
+            snap = self.snapshot()
+            with self.lock:
+                self.frozen = snap
+        with self.lock:
+            return {"page_max": self.page_max, "etags": self.etags,
+                    "frozen": self.frozen is not None,
+                    "extra": sorted(self.extra), "deleted": sorted(self.deleted)}
+
+    @staticmethod
+    def parse_filter(text, attr):
+        """The value of `attr eq "value"` (RFC 7644 3.4.2.2), or raises ValueError."""
+        head, sep, rest = text.strip().partition(" ")
+        op, sep2, value = rest.strip().partition(" ")
+        value = value.strip()
+        if (not sep or not sep2 or head.lower() != attr.lower() or op.lower() != "eq"
+                or len(value) < 2 or value[0] != '"' or value[-1] != '"'):
+            raise ValueError("unsupported filter")
+        out, i, v = [], 0, value[1:-1]
+        while i < len(v):
+            if v[i] == "\\" and i + 1 < len(v):
+                i += 1
+            out.append(v[i])
+            i += 1
+        return "".join(out)
+
+    def answer(self, h, status, obj, etags):
+        body = compact_json(obj)
+        headers = []
+        if etags:
+            tag = 'W/"%s"' % hashlib.sha256(body).hexdigest()[:20]
+            headers.append(("ETag", tag))
+            if h.headers.get("If-None-Match") == tag:
+                h.send_response(304)
+                h.send_header("ETag", tag)
+                h.send_header("Content-Length", "0")
+                h.end_headers()
+                return
+        h.send_body(status, body, "application/scim+json", headers)
+
+    def error(self, h, status, detail, scim_type=None):
+        obj = {"schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+               "status": str(status), "detail": detail}
+        if scim_type:
+            obj["scimType"] = scim_type
+        h.send_body(status, compact_json(obj), "application/scim+json")
+
+    def handle(self, h, path):
+        token = h.bearer() if h.headers.get("Authorization") else None
+        answer = STATE.describe(token) if token else None
+        if answer is None or answer.get("token_type") != "access_token":
+            return h.send_error_json(401, "invalid_token", None,
+                                     [("WWW-Authenticate", "Bearer")])
+        users, groups, page_max, etags = self.snapshot()
+        parts = path[len("/scim/v2/"):].split("/")
+        table = {"Users": (users, "userName"), "Groups": (groups, "displayName")}
+        if parts[0] not in table or len(parts) > 2:
+            return self.error(h, 404, "no such resource type")
+        res, attr = table[parts[0]]
+        if len(parts) == 2:
+            obj = res.get(urllib.parse.unquote(parts[1]))
+            if obj is None:
+                return self.error(h, 404, "no such resource")
+            return self.answer(h, 200, obj, etags)
+        items = list(res.values())
+        flt = (h.query.get("filter") or [None])[0]
+        if flt is not None:
+            try:
+                want = self.parse_filter(flt, attr)
+            except ValueError:
+                return self.error(h, 400, "unsupported filter", "invalidFilter")
+            items = [r for r in items if r[attr] == want]
+        try:
+            start = max(1, int((h.query.get("startIndex") or ["1"])[0]))
+            count = max(0, int((h.query.get("count") or [str(page_max)])[0]))
+        except ValueError:
+            return self.error(h, 400, "bad startIndex or count", "invalidValue")
+        page = items[start - 1:start - 1 + min(count, page_max)]
+        with self.lock:
+            extra = self.total_extra
+        self.answer(h, 200, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
+                             "totalResults": len(items) + extra, "startIndex": start,
+                             "itemsPerPage": len(page), "Resources": page}, etags)
+
+
+SCIM = ScimDirectory()
+# ==== end of SCIM ===========================================================================
 
 
 def merge(base, overrides):

@@ -1,0 +1,197 @@
+#!/bin/bash
+# tests/nss/test_sync.sh - `kztoken sync` against the test IdP's SCIM
+# directory, read back through glibc (getent -s kztoken with the built
+# libnss_kztoken.so.2 on LD_LIBRARY_PATH): users, groups, initgroups,
+# ETags, --if-due, paging, a directory that is down or answers junk (the
+# old database stays), removal, local accounts and root never shadowed,
+# exit codes, no token in the log.
+. "$(dirname "$0")/../lib.sh"
+
+KZ=$KZ_BUILD/kztoken
+if [ -z "${KZ_IDP_DIR:-}" ] || [ ! -s "$KZ_IDP_DIR/url" ]; then
+	t_skip "sync" "no test IdP (KZ_IDP_DIR); run via tests/run.sh"; t_done; exit
+fi
+KZ_IDP_URL=${KZ_IDP_URL:-$(cat "$KZ_IDP_DIR/url")}
+work=$(mktemp -d /tmp/kz-nss-sync.XXXXXX)
+cleanup() {
+	idp POST /test/fault '{"mode":"none"}' >/dev/null
+	idp POST /test/scim '{"reset":true}' >/dev/null
+	idp POST /test/membership '{"group":"ops-admins","user":"root","member":false}' >/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+mkdir -p "$work/lib"
+cp "$KZ_BUILD/libnss_kztoken.so.2" "$work/lib/"	# a snapshot: make may rebuild
+db=$work/nss
+conf=$work/c/kztoken.conf
+kz_write_config "$conf" "[nss]" "enrollment = dir" \
+	"directory_url = $KZ_IDP_URL/scim/v2/" "groups = ops-admins, devs" \
+	"db_dir = $db"
+export KZTOKEN_CONFIG=$conf KZTOKEN_LOG_FILE=$work/log KZTOKEN_NSS_DIR=$db
+printf 'root:x:0:0:root:/root:/bin/bash\ncarol:x:1000:1000::/home/carol:/bin/sh\n' > "$work/passwd"
+printf 'root:x:0:\nstaff:x:50:\n' > "$work/group"
+export KZTOKEN_PASSWD_FILE=$work/passwd KZTOKEN_GROUP_FILE=$work/group
+
+kz() { o=$("$KZ" "$@" 2>&1); rc=$?; }
+ge() { LD_LIBRARY_PATH=$work/lib getent -s kztoken "$@"; }
+
+# ---- usage and configuration ----
+kz sync extra; t_check "sync with an argument exits 4" 4 "$rc"
+kz sync --bogus; t_check "sync with a bad option exits 4" 4 "$rc"
+kz_write_config "$work/c2/kztoken.conf"
+kz sync --config "$work/c2/kztoken.conf"
+t_check "sync without an [nss] section exits 4" 4 "$rc"
+kz sync
+t_check "sync before the enrollment exists exits 4" 4 "$rc"
+[[ $o == *"no enrollment named dir"* ]] && t_pass "and says which enrollment" || t_fail "message" "$o"
+ge passwd alice >/dev/null; t_check "no database: getent finds nothing (exit 2)" 2 "$?"
+
+rt=$(idp refresh '{"username":"svc-dir","group":"ops-admins"}')
+printf '%s\n' "$rt" | "$KZ" enroll dir --provider idp --group ops-admins >/dev/null 2>&1
+t_check "enroll the directory reader" 0 "$?"
+
+kz doctor
+[[ $o == *"nss"*"not written yet; run \`kztoken sync\`"* ]] && t_pass "doctor: no database yet" || t_fail "doctor before sync" "$o"
+
+# ---- first sync ----
+kz sync
+t_check "sync exits 0" 0 "$rc"
+[[ $o == *"2 users, 2 groups, 0 left out"* ]] && t_pass "sync reports 2 users, 2 groups" || t_fail "sync report" "$o"
+t_check "database is 0644" 644 "$(stat -c %a "$db/kztoken.db")"
+t_check "db_dir is 0755" 755 "$(stat -c %a "$db")"
+line=$(ge passwd alice)
+IFS=: read -r n pw uid gid gecos home shell <<<"$line"
+t_check "getent passwd alice: name" alice "$n"
+t_check "home from [nss] home" /home/alice "$home"
+t_check "shell from [nss] shell" /bin/bash "$shell"
+t_check "the private group is the uid" "$uid" "$gid"
+[ "$uid" -ge 200000 ] && [ "$uid" -le 2000200000 ] && t_pass "uid in uid_min..uid_max" || t_fail "uid range" "$uid"
+t_check "getpwuid finds alice" alice "$(ge passwd "$uid" | cut -d: -f1)"
+t_check "getent group ops-admins" "alice" "$(ge group ops-admins | cut -d: -f4)"
+t_check "getent group devs" "alice,bob" "$(ge group devs | cut -d: -f4)"
+ops_gid=$(ge group ops-admins | cut -d: -f3)
+devs_gid=$(ge group devs | cut -d: -f3)
+ig=$(ge initgroups alice)
+[[ " $ig " == *" $ops_gid "* && " $ig " == *" $devs_gid "* ]] && t_pass "initgroups alice: both groups" || t_fail "initgroups" "$ig"
+t_check "enumeration lists both users" "alice bob" "$(ge passwd | cut -d: -f1 | tr '\n' ' ' | sed 's/ $//')"
+ge passwd svc-dir >/dev/null; t_check "the enrolled service is no user (not in a group)" 2 "$?"
+
+# ---- unchanged directory: only conditional requests ----
+cp "$db/kztoken.db" "$work/db.1"
+kz sync
+if [[ $o =~ \(([0-9]+)\ requests,\ ([0-9]+)\ not\ modified ]] && [ "${BASH_REMATCH[1]}" = "${BASH_REMATCH[2]}" ]; then
+	t_pass "second sync: every request answered 304 (${BASH_REMATCH[1]})"
+else
+	t_fail "second sync with ETags" "$o"
+fi
+t_check "IDs are stable across syncs" "$uid" "$(ge passwd alice | cut -d: -f3)"
+kz sync --if-due
+t_check "--if-due when not due exits 0" 0 "$rc"
+[[ $o == *"not due"* ]] && t_pass "--if-due says not due" || t_fail "--if-due" "$o"
+touch -d '2 hours ago' "$db/kztoken.db"
+kz sync --if-due
+[[ $rc == 0 && $o == *"2 users"* ]] && t_pass "--if-due syncs once sync_interval passed" || t_fail "--if-due due" "$rc $o"
+
+# ---- the directory down or wrong: the database stays ----
+cp "$db/kztoken.db" "$work/db.2"
+for f in 500 429 badjson reset; do
+	idp POST /test/fault "{\"mode\":\"$f\",\"paths\":[\"/scim\"]}" >/dev/null
+	kz sync
+	t_check "directory fault $f: sync exits 3" 3 "$rc"
+	cmp -s "$db/kztoken.db" "$work/db.2" && t_pass "fault $f: database unchanged" || t_fail "fault $f: database changed"
+done
+# a failure on a later request (one page of many) is a failure too
+idp POST /test/fault '{"mode":"none"}' >/dev/null
+idp POST /test/scim '{"etags":false}' >/dev/null
+idp POST /test/fault '{"mode":"503","paths":["/scim/v2/Users"],"count":1}' >/dev/null
+kz sync
+t_check "a failed user request fails the sync (3)" 3 "$rc"
+cmp -s "$db/kztoken.db" "$work/db.2" && t_pass "and the database is unchanged" || t_fail "partial read replaced the database"
+idp POST /test/fault '{"mode":"none"}' >/dev/null
+# a server whose totalResults promises more than its pages hold
+idp POST /test/scim '{"total_extra":5}' >/dev/null
+kz sync
+t_check "a list that ends before totalResults fails the sync (3)" 3 "$rc"
+[[ $o == *"incomplete list"* ]] && t_pass "and says the list is incomplete" || t_fail "incomplete message" "$o"
+idp POST /test/scim '{"total_extra":0}' >/dev/null
+# none of the groups there: a wrong directory, not a reason to drop everyone
+kz_write_config "$work/c4/kztoken.conf" "[nss]" "enrollment = dir" \
+	"directory_url = $KZ_IDP_URL/scim/v2" "groups = no-such-group" "db_dir = $db"
+cp "$work/c/store/dir.enr" "$work/c4/store/"
+kz sync --config "$work/c4/kztoken.conf"
+t_check "no configured group in the directory: sync exits 3" 3 "$rc"
+cmp -s "$db/kztoken.db" "$work/db.2" && t_pass "and the database is unchanged" || t_fail "database replaced by an empty one"
+t_check "getent still answers from the old database" alice "$(ge passwd alice | cut -d: -f1)"
+
+# ---- removal ----
+idp POST /test/scim '{"delete_user":"bob"}' >/dev/null
+kz sync
+t_check "sync after bob left the directory" 0 "$rc"
+ge passwd bob >/dev/null; t_check "bob is gone" 2 "$?"
+t_check "devs lost bob" "alice" "$(ge group devs | cut -d: -f4)"
+idp POST /test/scim '{"user":{"userName":"bob"}}' >/dev/null
+idp POST /test/scim '{"user":{"userName":"alice","active":false}}' >/dev/null
+kz sync
+ge passwd alice >/dev/null; t_check "an inactive user is not served" 2 "$?"
+t_check "bob is back" bob "$(ge passwd bob | cut -d: -f1)"
+idp POST /test/scim '{"user":{"userName":"alice","active":true}}' >/dev/null
+
+# ---- a rename in the directory keeps the uid (it derives from the id) ----
+idp POST /test/scim '{"user":{"userName":"bob","id":"fixed-bob-id"}}' >/dev/null
+kz sync
+bob_uid=$(ge passwd bob | cut -d: -f3)
+idp POST /test/scim '{"delete_user":"bob","user":{"userName":"robert","id":"fixed-bob-id"}}' >/dev/null
+idp POST /test/membership '{"group":"devs","user":"robert"}' >/dev/null
+kz sync
+t_check "renamed bob -> robert: same uid" "$bob_uid" "$(ge passwd robert | cut -d: -f3)"
+ge passwd bob >/dev/null; t_check "and the old name is gone" 2 "$?"
+idp POST /test/membership '{"group":"devs","user":"robert","member":false}' >/dev/null
+idp POST /test/scim '{"reset":true}' >/dev/null		# bob as he was
+
+# ---- local accounts and root are never shadowed ----
+idp POST /test/membership '{"group":"ops-admins","user":"root"}' >/dev/null
+idp POST /test/membership '{"group":"ops-admins","user":"carol"}' >/dev/null
+kz sync
+t_check "sync with root and a local name in the directory exits 0" 0 "$rc"
+[[ $o == *"left out user root"* ]] && t_pass "root is left out and reported" || t_fail "root report" "$o"
+[[ $o == *"left out user carol"* ]] && t_pass "a local account's name is left out and reported" || t_fail "carol report" "$o"
+grep -q '^user carol:' "$db/refused" && t_pass "the refusal is recorded for doctor" || t_fail "refused file" "$(cat "$db/refused")"
+ge passwd root >/dev/null; t_check "getent -s kztoken passwd root finds nothing" 2 "$?"
+kz doctor
+[[ $o == *"nss"*"left out user carol"* ]] && t_pass "doctor shows what sync left out" || t_fail "doctor" "$o"
+[[ $o == *"nss"*"2 users, 2 groups, written"* ]] && t_pass "doctor shows the database" || t_fail "doctor database line" "$o"
+ge passwd carol >/dev/null; t_check "carol is not served" 2 "$?"
+t_check "the group keeps its other members" "alice" "$(ge group ops-admins | cut -d: -f4)"
+idp POST /test/membership '{"group":"ops-admins","user":"root","member":false}' >/dev/null
+idp POST /test/membership '{"group":"ops-admins","user":"carol","member":false}' >/dev/null
+
+# ---- paging: more members than one page, pages of 7 ----
+idp POST /test/scim '{"page_max":7,"generate":{"group":"nss-many","n":60,"prefix":"nssu"}}' >/dev/null
+kz_write_config "$work/c3/kztoken.conf" "[nss]" "enrollment = dir" \
+	"directory_url = $KZ_IDP_URL/scim/v2" "groups = nss-many" "db_dir = $work/nss3"
+cp "$work/c/store/dir.enr" "$work/c3/store/"
+kz sync --config "$work/c3/kztoken.conf"
+t_check "paged sync exits 0" 0 "$rc"
+n=$(KZTOKEN_NSS_DIR=$work/nss3 LD_LIBRARY_PATH=$work/lib getent -s kztoken passwd | wc -l)
+t_check "all 60 members over pages of 7" 60 "$n"
+members=$(KZTOKEN_NSS_DIR=$work/nss3 LD_LIBRARY_PATH=$work/lib getent -s kztoken group nss-many | cut -d: -f4 | tr , '\n' | wc -l)
+t_check "the group lists all 60" 60 "$members"
+
+# ---- a damaged database: doctor says so, the module answers nothing ----
+cp "$db/kztoken.db" "$work/db.good"
+head -c 100 "$work/db.good" > "$db/kztoken.db"
+kz doctor
+[[ $o == *"FAIL"*"nss"*"not a usable database"* ]] && t_pass "doctor: a truncated database is a failure" || t_fail "doctor on a truncated database" "$o"
+ge passwd alice >/dev/null; t_check "a truncated database: getent finds nothing (exit 2)" 2 "$?"
+cp "$work/db.good" "$db/kztoken.db"
+t_check "the good one again: alice resolves" alice "$(ge passwd alice | cut -d: -f1)"
+
+# ---- secrets ----
+at=$(sed -n 's/^access_token //p' "$work/c/store/dir.enr")
+if [ -n "$at" ] && ! grep -qF "$at" "$work/log" "$db"/* 2>/dev/null; then
+	t_pass "the access token is in no log or database file"
+else
+	t_fail "access token leaked (or none stored)"
+fi
+t_check "scim.cache is 0600" 600 "$(stat -c %a "$db/scim.cache")"
+t_done
