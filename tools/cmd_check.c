@@ -162,7 +162,7 @@ cmd_check(int argc, char **argv, const char *config)
 	}
 	/* What a paste from an HTTP header or an empty pipe looks like:
 	 * say so rather than let it be one more "malformed". */
-	if (len == 0)
+	if (!device && len == 0)
 		fprintf(stderr, "kztoken check: no token on stdin\n");
 	if (len > 7 && strncasecmp(tok, "Bearer ", 7) == 0) {
 		fprintf(stderr, "kztoken check: ignoring the \"Bearer \" in "
