@@ -4,6 +4,7 @@
  * offset used before it is checked against the file's size.
  */
 #include <string.h>
+#include <strings.h>
 
 #include "kzdb.h"
 
@@ -78,8 +79,22 @@ kzdb_reserved_name(const char *n)
 		"wheel", "sudo", "shadow", "staff", "users", "disk", "tty",
 		"kmem", "utmp", "operator", "admin", NULL };
 
+	size_t len = strlen(n), digits = strspn(n, "0123456789");
+
+	/* Names no directory may hand out, whatever it says:
+	 *  - all digits (or "+1000"): chown, find and id read a name before
+	 *    a number, so a user "0" would take root's place;
+	 *  - "." and "..": a home of /home/%u, a mail spool, a cron file
+	 *    built from the name would land in the parent directory;
+	 *  - longer than utmp keeps (32), or with '@' (user@host);
+	 *  - the system names, in any case ("ROOT"). */
+	if (len == 0 || len > 32 || digits == len ||
+	    (n[0] == '+' && strspn(n + 1, "0123456789") == len - 1) ||
+	    strcmp(n, ".") == 0 || strcmp(n, "..") == 0 ||
+	    strchr(n, '@') != NULL)
+		return true;
 	for (size_t i = 0; names[i] != NULL; i++)
-		if (strcmp(n, names[i]) == 0)
+		if (strcasecmp(n, names[i]) == 0)
 			return true;
 	return false;
 }

@@ -96,8 +96,9 @@ enum kzdb_rc kzdb_grent(const struct kzdb *db, uint32_t i,
 int kzdb_user_groups(const struct kzdb *db, const char *user,
     int (*fn)(void *arg, uint32_t gid), void *arg);
 
-/* Names never served whatever the database says (root and the system
- * accounts Debian creates). */
+/* Names never served whatever the database says: root and the system
+ * accounts Debian creates (in any case), all-digit names, "." and "..",
+ * names with '@' or longer than 32. */
 bool kzdb_reserved_name(const char *name);
 
 #endif

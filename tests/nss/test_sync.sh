@@ -165,6 +165,21 @@ t_check "the group keeps its other members" "alice" "$(ge group ops-admins | cut
 idp POST /test/membership '{"group":"ops-admins","user":"root","member":false}' >/dev/null
 idp POST /test/membership '{"group":"ops-admins","user":"carol","member":false}' >/dev/null
 
+# ---- names that would stand for another account: numbers, dots, ROOT ----
+# chown and id read a name before a number: a directory user "0" would
+# take root's place; ".." as a name makes /home/.. a home.
+for u in 0 1000 +0 .. . ROOT a@b; do
+	idp POST /test/membership "{\"group\":\"ops-admins\",\"user\":\"$u\"}" >/dev/null
+done
+kz sync
+t_check "sync with such names exits 0" 0 "$rc"
+served=$( { ge passwd; ge group; } | cut -d: -f1 | grep -xE '0|1000|\+0|\.\.|\.|ROOT|a@b' | sort -u | tr '\n' ' ')
+t_check "none of them is served as a user or a group" "" "$served"
+t_check "alice still is" alice "$(ge passwd alice | cut -d: -f1)"
+for u in 0 1000 +0 .. . ROOT a@b; do
+	idp POST /test/membership "{\"group\":\"ops-admins\",\"user\":\"$u\",\"member\":false}" >/dev/null
+done
+
 # ---- paging: more members than one page, pages of 7 ----
 idp POST /test/scim '{"page_max":7,"generate":{"group":"nss-many","n":60,"prefix":"nssu"}}' >/dev/null
 kz_write_config "$work/c3/kztoken.conf" "[nss]" "enrollment = dir" \
