@@ -325,6 +325,11 @@ kz_device_start(kz_ctx *ctx, const kz_request *req, kz_device **out,
 	*out = NULL;
 	if ((p = provider_for(ctx, req, &svc, res)) == NULL)
 		return failed(ctx, req, res);
+	/* An empty answer at an unauthenticated prompt costs the provider
+	 * a device authorization with the host's client: bounded like the
+	 * introspection of an unknown token, per source and per host. */
+	if (kz_ratelimit_unknown(ctx, req->source, res) != KZ_OK)
+		return failed(ctx, req, res);
 	if ((dev = calloc(1, sizeof(*dev))) == NULL) {
 		kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
 		return failed(ctx, req, res);

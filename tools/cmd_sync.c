@@ -35,8 +35,8 @@ cmd_sync(int argc, char **argv, const char *config)
 	}
 	if (optind != argc)
 		goto usage;
-	so.passwd_file = getenv("KZTOKEN_PASSWD_FILE");
-	so.group_file = getenv("KZTOKEN_GROUP_FILE");
+	so.passwd_file = secure_getenv("KZTOKEN_PASSWD_FILE");
+	so.group_file = secure_getenv("KZTOKEN_GROUP_FILE");
 	if ((ctx = tool_open(config)) == NULL)
 		return EXIT_USAGE;
 	v = kz_nss_sync(ctx, &so, &rep, &res);
