@@ -292,12 +292,12 @@ kz_enr_access(kz_ctx *ctx, const char *name, unsigned flags, bool force,
 		    name);
 		goto out;
 	}
-	if (st == KZ_ENR_EXPIRED) {
-		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_EXPIRED, "the refresh "
-		    "token of enrollment %s has expired: renew it with "
-		    "kztoken enroll %s", name, name);
-		goto out;
-	}
+	/* "expired" is our clock's reading of a lifetime the provider
+	 * gave: a clock that was slow at the last refresh puts it in the
+	 * past too early.  The provider decides: it is asked once more, and
+	 * an invalid_grant then says revoked. */
+	if (st == KZ_ENR_EXPIRED)
+		force = true;
 	kz_set(res, KZ_OK, KZ_R_NONE, "not due");
 	if (force || kz_enr_due(ctx, &e) || (st == KZ_ENR_ERROR &&
 	    !(flags & KZ_REFRESH_IF_DUE))) {
@@ -349,6 +349,39 @@ check_existing(kz_ctx *ctx, const char *name, const struct kz_enr *old,
 	if (strcmp(old->provider, e->provider) == 0)
 		e->retry_after_until = old->retry_after_until;
 	return KZ_OK;
+}
+
+/* The same refresh token under another name (or the one another
+ * enrollment's rotation replaced): two enrollments would then rotate one
+ * chain, and a provider that detects reuse revokes it for both. */
+static kz_verdict
+check_others(kz_ctx *ctx, const char *name, const char *refresh_token,
+    kz_result *res)
+{
+	struct kz_strv names = { 0 };
+	char err[256], fp[13], ofp[13];
+	kz_verdict v = KZ_OK;
+
+	if (kz_store_names(ctx, &names, err, sizeof(err)) != 0)
+		return KZ_OK;	/* the store's own checks report it */
+	kz_fingerprint(refresh_token, strlen(refresh_token), fp);
+	for (size_t i = 0; i < names.n && v == KZ_OK; i++) {
+		struct kz_enr o;
+
+		if (strcmp(names.v[i], name) == 0 ||
+		    kz_store_load(ctx, names.v[i], &o, err, sizeof(err)) <= 0)
+			continue;
+		kz_fingerprint(o.refresh_token, strlen(o.refresh_token), ofp);
+		if (strcmp(ofp, fp) == 0 || strcmp(o.previous_fp, fp) == 0)
+			v = kz_set(res, KZ_ERROR, KZ_R_CONFIG, "this refresh "
+			    "token (fp=%s) belongs to enrollment %s: nothing "
+			    "sent (two enrollments of one token would revoke "
+			    "its chain); use kztoken token %s", fp, o.name,
+			    o.name);
+		kz_enr_clear(&o);
+	}
+	kz_strv_free(&names);
+	return v;
 }
 
 /* After the proving refresh: what must be on disk.  A rotation is kept
@@ -469,8 +502,9 @@ kz_enroll(kz_ctx *ctx, const char *name, const char *provider, int is_group,
 		v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
 		goto out;
 	}
-	if (rc > 0 && (v = check_existing(ctx, name, &old, refresh_token,
-	    flags, &e, res)) != KZ_OK)
+	if ((rc > 0 && (v = check_existing(ctx, name, &old, refresh_token,
+	    flags, &e, res)) != KZ_OK) ||
+	    (v = check_others(ctx, name, refresh_token, res)) != KZ_OK)
 		goto out;
 	/* the answer must have room on disk before the provider rotates */
 	if (kz_store_begin(ctx, &e, &tx, err, sizeof(err)) != 0) {

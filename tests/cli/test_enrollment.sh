@@ -66,6 +66,14 @@ st=$(stat -c %a "$work/c/store/ops.enr")
 t_check "store file is 0600" 600 "$st"
 t_check "the enrolled refresh token was proven (rotated: now grace)" grace "$(rt_state "$rt")"
 t_check "the store holds the current one" current "$(rt_state "$(stored_rt ops)")"
+# the same chain under a second name would rotate it twice: refused, unsent
+before=$(idp GET /test/stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_attempts"])')
+for t in "$(stored_rt ops)" "$rt"; do
+	o=$(printf '%s\n' "$t" | "$KZ" enroll ops-dup --group ops-admins 2>&1); rc=$?
+	t_check "enrolling ops's token (or the one it replaced) as ops-dup exits 4" 4 "$rc"
+	[[ $o == *"belongs to enrollment ops"* ]] && t_pass "and names ops" || t_fail "dup message" "$o"
+done
+t_check "nothing was sent for them" "$before" "$(idp GET /test/stats | /usr/bin/python3 -c 'import json,sys; print(json.load(sys.stdin)["refresh_attempts"])')"
 
 rt2=$(new_rt '{"username":"alice"}'); secrets+=("$rt2")
 printf '%s\n' "$rt2" > "$work/rt2"; chmod 600 "$work/rt2"

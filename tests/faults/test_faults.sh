@@ -120,6 +120,14 @@ else
 	o=$("$KZ" refresh clock 2>&1)
 	t_check "clock put right: its remembered wait does not block" 0 "$?" 
 	[[ $o != *"asked to wait"* ]] && t_pass "no 'asked to wait' after the jump" || t_fail "wait message" "$o"
+	# a refresh while the clock was 20 h slow, with a 10 h refresh
+	# lifetime: the expiry it computed lies in the past of the right
+	# clock, but the provider still knows the token: it is asked
+	idp POST /test/fault '{"mode":"answer","paths":["/token"],"count":1,"answer":{"set":{"refresh_expires_in":36000}}}' > /dev/null
+	faketime -f '-20h' "$KZ" refresh clock > /dev/null 2>&1
+	t_check "refresh with the clock 20 hours slow" 0 "$?"
+	o=$("$KZ" token clock 2>&1 > /dev/null)
+	t_check "clock put right: an 'expired' enrollment is asked about, not given up" "0 current" "$? $(rt_state clock)"
 fi
 
 # ---- finding 5: a SIGSTOPped lock holder ----
