@@ -15,23 +15,12 @@
 #include "internal.h"
 #include "../nss_kztoken/kzdb.h"
 
-struct doc {
-	kz_ctx *ctx;
-	kz_doctor_fn fn;
-	void *arg;
-	kz_verdict worst;
-	int unguarded;		/* PAM services with no policy */
-};
-
 /* status: 0 ok, 1 warning, 2 failure (with the verdict that it is) */
-static void report(struct doc *d, int status, kz_verdict v, const char *check,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void
-report(struct doc *d, int status, kz_verdict v, const char *check,
+void
+kz_doc_report(struct kz_doc *d, int status, kz_verdict v, const char *check,
     const char *fmt, ...)
 {
-	char line[512];
+	char line[1024];
 	va_list ap;
 
 	va_start(ap, fmt);
@@ -43,39 +32,39 @@ report(struct doc *d, int status, kz_verdict v, const char *check,
 }
 
 static void
-check_files(struct doc *d)
+check_files(struct kz_doc *d)
 {
 	struct kz_config *c = d->ctx->cfg;
 	char err[512], *buf;
 	size_t len;
 	int rc;
 
-	report(d, 0, KZ_OK, "config", "%s: syntax and keys ok (%zu provider%s, "
+	kz_doc_report(d, 0, KZ_OK, "config", "%s: syntax and keys ok (%zu provider%s, "
 	    "%zu service%s)", c->path, c->nproviders, c->nproviders == 1 ?
 	    "" : "s", c->nservices, c->nservices == 1 ? "" : "s");
 	if ((rc = kz_store_dir_ok(d->ctx, false, err, sizeof(err))) < 0)
-		report(d, 2, KZ_ERROR, "store", "%s", err);
+		kz_doc_report(d, 2, KZ_ERROR, "store", "%s", err);
 	else
-		report(d, 0, KZ_OK, "store", "%s: %s", c->store_dir, rc > 0 ?
+		kz_doc_report(d, 0, KZ_OK, "store", "%s: %s", c->store_dir, rc > 0 ?
 		    "not created yet (nothing enrolled)" : "0700, owner ok");
 	if (access(c->cache_dir, F_OK) != 0)
-		report(d, 0, KZ_OK, "cache", "%s: created on first use",
+		kz_doc_report(d, 0, KZ_OK, "cache", "%s: created on first use",
 		    c->cache_dir);
 	else if (kz_check_dir(c->cache_dir, false, err, sizeof(err)) != 0)
-		report(d, 2, KZ_ERROR, "cache", "%s", err);
+		kz_doc_report(d, 2, KZ_ERROR, "cache", "%s", err);
 	else
-		report(d, 0, KZ_OK, "cache", "%s: owner and mode ok",
+		kz_doc_report(d, 0, KZ_OK, "cache", "%s: owner and mode ok",
 		    c->cache_dir);
 	if (kz_read_file(c->denylist_file, KZ_SF_MISSING_OK |
 	    KZ_SF_ALLOW_GROUP_READ, 16 * 1024 * 1024, &buf, &len, err,
 	    sizeof(err)) != 0)
-		report(d, 2, KZ_ERROR, "denylist", "%s", err);
+		kz_doc_report(d, 2, KZ_ERROR, "denylist", "%s", err);
 	else
 		free(buf);
 }
 
 static void
-check_provider(struct doc *d, struct kz_provider *p)
+check_provider(struct kz_doc *d, struct kz_provider *p)
 {
 	kz_ctx *ctx = d->ctx;
 	struct kz_http_req req = { .method = "GET", .ca_file = p->ca_file,
@@ -88,15 +77,15 @@ check_provider(struct doc *d, struct kz_provider *p)
 	snprintf(check, sizeof(check), "secret %s", p->name);
 	if (p->client_secret_file != NULL) {
 		if ((s = kz_read_client_secret(ctx, p, err, sizeof(err))) == NULL)
-			report(d, 2, KZ_ERROR, check, "%s", err);
+			kz_doc_report(d, 2, KZ_ERROR, check, "%s", err);
 		else
-			report(d, 0, KZ_OK, check, "%s: 0600, owner ok",
+			kz_doc_report(d, 0, KZ_OK, check, "%s: 0600, owner ok",
 			    p->client_secret_file);
 		kz_free_secret(s);
 	}
 	snprintf(check, sizeof(check), "ca %s", p->name);
 	if (p->ca_file != NULL && access(p->ca_file, R_OK) != 0)
-		report(d, 2, KZ_ERROR, check, "%s: %s", p->ca_file,
+		kz_doc_report(d, 2, KZ_ERROR, check, "%s: %s", p->ca_file,
 		    strerror(errno));
 
 	req.url = p->discovery ? p->discovery : p->jwks_url ? p->jwks_url :
@@ -105,28 +94,28 @@ check_provider(struct doc *d, struct kz_provider *p)
 	    p->wazo_url;
 	snprintf(check, sizeof(check), "reach %s", p->name);
 	if (req.url == NULL) {
-		report(d, 0, KZ_OK, check, "no URL to reach (pinned keys only)");
+		kz_doc_report(d, 0, KZ_OK, check, "no URL to reach (pinned keys only)");
 		return;
 	}
 	kz_deadline_start(ctx);
 	if (kz_http_do(ctx, &req, &r) != 0) {
-		report(d, 2, KZ_UNAVAILABLE, check, "%s: %s", req.url, r.err);
+		kz_doc_report(d, 2, KZ_UNAVAILABLE, check, "%s: %s", req.url, r.err);
 		kz_http_resp_free(&r);
 		return;
 	}
-	report(d, 0, KZ_OK, check, "%s answered HTTP %ld", req.url, r.status);
+	kz_doc_report(d, 0, KZ_OK, check, "%s answered HTTP %ld", req.url, r.status);
 	snprintf(check, sizeof(check), "clock %s", p->name);
 	if (r.date == 0) {
-		report(d, 1, KZ_OK, check, "no Date header to compare with");
+		kz_doc_report(d, 1, KZ_OK, check, "no Date header to compare with");
 	} else {
 		skew = kz_now(ctx) - r.date;
 		if (llabs(skew) > ctx->cfg->leeway)
-			report(d, 2, KZ_ERROR, check, "this host's clock is %llds "
+			kz_doc_report(d, 2, KZ_ERROR, check, "this host's clock is %llds "
 			    "%s the provider's (leeway %lds): fix NTP",
 			    (long long)llabs(skew), skew > 0 ? "ahead of" :
 			    "behind", ctx->cfg->leeway);
 		else
-			report(d, 0, KZ_OK, check, "within %llds of the "
+			kz_doc_report(d, 0, KZ_OK, check, "within %llds of the "
 			    "provider's (leeway %lds)", (long long)llabs(skew),
 			    ctx->cfg->leeway);
 	}
@@ -137,10 +126,10 @@ check_provider(struct doc *d, struct kz_provider *p)
 		memset(&res, 0, sizeof(res));
 		kz_deadline_start(ctx);
 		if (kz_keys_load(ctx, p, true, &res) != KZ_OK || p->keys == NULL)
-			report(d, 2, res.verdict ? res.verdict : KZ_UNAVAILABLE,
+			kz_doc_report(d, 2, res.verdict ? res.verdict : KZ_UNAVAILABLE,
 			    check, "%s", res.detail);
 		else
-			report(d, 0, KZ_OK, check, "%zu usable key%s",
+			kz_doc_report(d, 0, KZ_OK, check, "%zu usable key%s",
 			    p->keys->nkeys, p->keys->nkeys == 1 ? "" : "s");
 		kz_result_clear(&res);
 	}
@@ -164,7 +153,7 @@ rotates(kz_ctx *ctx, const char *name)
 }
 
 static void
-check_enrollments(struct doc *d)
+check_enrollments(struct kz_doc *d)
 {
 	kz_enrollment_info *v;
 	kz_result res;
@@ -172,10 +161,10 @@ check_enrollments(struct doc *d)
 	char check[96];
 
 	if (kz_enrollment_list(d->ctx, &v, &n, &res) != KZ_OK)
-		report(d, 2, KZ_ERROR, "enrollments", "%s", res.detail);
+		kz_doc_report(d, 2, KZ_ERROR, "enrollments", "%s", res.detail);
 	kz_result_clear(&res);
 	if (n == 0)
-		report(d, 0, KZ_OK, "enrollments", "none");
+		kz_doc_report(d, 0, KZ_OK, "enrollments", "none");
 	for (size_t i = 0; i < n; i++) {
 		kz_enrollment_info *e = &v[i];
 		int64_t days = e->refresh_exp ? (e->refresh_exp -
@@ -184,25 +173,25 @@ check_enrollments(struct doc *d)
 		snprintf(check, sizeof(check), "enrollment %s", e->name);
 		switch (e->state) {
 		case KZ_ENR_ACTIVE:
-			report(d, 0, KZ_OK, check, "active (%s %s)%s", e->kind,
+			kz_doc_report(d, 0, KZ_OK, check, "active (%s %s)%s", e->kind,
 			    e->subject, rotates(d->ctx, e->name) ? "; its "
 			    "provider rotates refresh tokens: where it keeps no "
 			    "grace for the previous one (node-oidc-provider), a "
 			    "crash during a refresh ends the enrollment" : "");
 			break;
 		case KZ_ENR_EXPIRING:
-			report(d, 1, KZ_OK, check, "expiring: the refresh token "
+			kz_doc_report(d, 1, KZ_OK, check, "expiring: the refresh token "
 			    "lapses in %lld days; renew with kztoken enroll %s",
 			    (long long)days, e->name);
 			break;
 		case KZ_ENR_EXPIRED:
 		case KZ_ENR_REVOKED:
-			report(d, 2, KZ_UNAUTHENTICATED, check, "%s: renew with "
+			kz_doc_report(d, 2, KZ_UNAUTHENTICATED, check, "%s: renew with "
 			    "kztoken enroll %s", kz_enr_state_name(e->state),
 			    e->name);
 			break;
 		default:
-			report(d, 2, KZ_UNAVAILABLE, check, "error: %s",
+			kz_doc_report(d, 2, KZ_UNAVAILABLE, check, "error: %s",
 			    e->message[0] ? e->message : "(no message)");
 			break;
 		}
@@ -214,17 +203,17 @@ static void
 on_unguarded(void *arg, enum kz_pam_finding what, const char *service,
     const char *other)
 {
-	struct doc *d = arg;
+	struct kz_doc *d = arg;
 
 	d->unguarded++;
 	if (what == KZ_PAM_VARIANT_SKIPS)
-		report(d, 1, KZ_OK, "pam", "service %s does not use "
+		kz_doc_report(d, 1, KZ_OK, "pam", "service %s does not use "
 		    "pam_kztoken.so while %s does: `%s` is not gated by the "
 		    "token (give /etc/pam.d/%s the lines of %s)", service, other,
 		    strcmp(service + strlen(service) - 2, "-i") == 0 ?
 		    "sudo -i" : "su -l", service, other);
 	else
-		report(d, 1, KZ_OK, "pam", "service %s reaches pam_kztoken.so "
+		kz_doc_report(d, 1, KZ_OK, "pam", "service %s reaches pam_kztoken.so "
 		    "but no [service %s] (nor its base service, nor [service "
 		    "default]) applies: any valid token of the user is enough "
 		    "there", service, other);
@@ -234,7 +223,7 @@ on_unguarded(void *arg, enum kz_pam_finding what, const char *service,
  * while another service has one.  KZTOKEN_PAM_DIR is a test hook, read
  * with secure_getenv like KZTOKEN_LOG_FILE. */
 static void
-check_pam(struct doc *d)
+check_pam(struct kz_doc *d)
 {
 	const char *dir = secure_getenv("KZTOKEN_PAM_DIR");
 	int n;
@@ -243,19 +232,19 @@ check_pam(struct doc *d)
 		dir = "/etc/pam.d";
 	n = kz_pam_services_check(d->ctx, dir, on_unguarded, d);
 	if (n < 0)
-		report(d, 1, KZ_OK, "pam", "cannot read %s", dir);
+		kz_doc_report(d, 1, KZ_OK, "pam", "cannot read %s", dir);
 	else if (n == 0)
-		report(d, 1, KZ_OK, "pam", "no service in %s uses "
+		kz_doc_report(d, 1, KZ_OK, "pam", "no service in %s uses "
 		    "pam_kztoken.so yet", dir);
 	else if (d->unguarded == 0)
-		report(d, 0, KZ_OK, "pam", "%d service%s use%s pam_kztoken.so; "
+		kz_doc_report(d, 0, KZ_OK, "pam", "%d service%s use%s pam_kztoken.so; "
 		    "each has a policy or needs none", n, n == 1 ? "" : "s",
 		    n == 1 ? "s" : "");
 }
 
 /* Whether passwd and group in nsswitch.conf name the module. */
 static void
-check_nsswitch(struct doc *d)
+check_nsswitch(struct kz_doc *d)
 {
 	char err[256], *buf, *line, *save = NULL;
 	int found = 0;
@@ -271,13 +260,13 @@ check_nsswitch(struct doc *d)
 			found++;
 	free(buf);
 	if (found < 2)
-		report(d, 1, KZ_OK, "nss", "/etc/nsswitch.conf: add kztoken to "
+		kz_doc_report(d, 1, KZ_OK, "nss", "/etc/nsswitch.conf: add kztoken to "
 		    "the passwd and group lines (the package does)");
 }
 
 /* [nss]: the database kztoken sync wrote, its age, what it left out. */
 static void
-check_nss(struct doc *d)
+check_nss(struct kz_doc *d)
 {
 	const struct kz_nss_conf *nc = &d->ctx->cfg->nss;
 	char path[4096], err[512], *buf = NULL, *line, *save = NULL;
@@ -290,16 +279,16 @@ check_nss(struct doc *d)
 		return;
 	snprintf(path, sizeof(path), "%s/%s", nc->db_dir, KZDB_FILE);
 	if (stat(path, &st) != 0) {
-		report(d, 1, KZ_OK, "nss", "%s: not written yet; run `kztoken "
+		kz_doc_report(d, 1, KZ_OK, "nss", "%s: not written yet; run `kztoken "
 		    "sync`", path);
 	} else if (kz_read_file(path, 0, KZDB_MAX_SIZE, &buf, &len, err,
 	    sizeof(err)) != 0 || kzdb_open(&db, buf, len) != 0) {
-		report(d, 2, KZ_ERROR, "nss", "%s: not a usable database "
+		kz_doc_report(d, 2, KZ_ERROR, "nss", "%s: not a usable database "
 		    "(%s); run `kztoken sync`", path, buf ? "bad format" : err);
 	} else {
 		int64_t age = kz_now(d->ctx) - (int64_t)st.st_mtime;
 
-		report(d, age > 3 * nc->sync_interval ? 1 : 0, KZ_OK, "nss",
+		kz_doc_report(d, age > 3 * nc->sync_interval ? 1 : 0, KZ_OK, "nss",
 		    "%s: %u users, %u groups, written %llds ago%s", path,
 		    db.h->npw, db.h->ngr - db.h->npw, (long long)age,
 		    age > 3 * nc->sync_interval ? " (is kztoken-sync.timer "
@@ -307,7 +296,7 @@ check_nss(struct doc *d)
 	}
 	free(buf);
 	if (strcmp(nc->db_dir, KZDB_DIR) != 0)
-		report(d, 1, KZ_OK, "nss", "db_dir is %s, but the module reads "
+		kz_doc_report(d, 1, KZ_OK, "nss", "db_dir is %s, but the module reads "
 		    KZDB_DIR " (bind-mount it there)", nc->db_dir);
 	snprintf(path, sizeof(path), "%s/refused", nc->db_dir);
 	if (kz_read_file(path, KZ_SF_MISSING_OK, 1024 * 1024, &buf, &len, err,
@@ -315,9 +304,9 @@ check_nss(struct doc *d)
 		for (line = strtok_r(buf, "\n", &save); line != NULL;
 		    line = strtok_r(NULL, "\n", &save))
 			if (shown++ < 20)
-				report(d, 1, KZ_OK, "nss", "left out %s", line);
+				kz_doc_report(d, 1, KZ_OK, "nss", "left out %s", line);
 		if (shown > 20)
-			report(d, 1, KZ_OK, "nss", "... and %d more in %s",
+			kz_doc_report(d, 1, KZ_OK, "nss", "... and %d more in %s",
 			    shown - 20, path);
 		free(buf);
 	}
@@ -327,14 +316,14 @@ check_nss(struct doc *d)
 kz_verdict
 kz_doctor(kz_ctx *ctx, kz_doctor_fn fn, void *arg)
 {
-	struct doc d = { .ctx = ctx, .fn = fn, .arg = arg, .worst = KZ_OK };
+	struct kz_doc d = { .ctx = ctx, .fn = fn, .arg = arg, .worst = KZ_OK };
 
 	check_files(&d);
 	for (size_t i = 0; i < ctx->cfg->nproviders; i++)
 		check_provider(&d, &ctx->cfg->providers[i]);
 	check_enrollments(&d);
 	check_pam(&d);
-	kz_doctor_host(ctx, fn, arg, &d.worst);
+	kz_doctor_host(&d);
 	check_nss(&d);
 	return d.worst;
 }

@@ -25,31 +25,13 @@
 extern char **environ;
 
 struct host {
+	struct kz_doc *d;
 	kz_ctx *ctx;
-	kz_doctor_fn fn;
-	void *arg;
-	kz_verdict *worst;
 	const char *root;
 	char pamdir[PATH_MAX];
 };
 
-static void say(struct host *h, int status, kz_verdict v, const char *check,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void
-say(struct host *h, int status, kz_verdict v, const char *check,
-    const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
-	va_end(ap);
-	if (status == 2 && v > *h->worst)
-		*h->worst = v;
-	h->fn(h->arg, status, check, line);
-}
+#define say(h, ...) kz_doc_report((h)->d, __VA_ARGS__)
 
 /* Appends " name" to a list of at most n bytes ("..." once full). */
 static void
@@ -293,9 +275,9 @@ check_group_enrollments(struct host *h)
 }
 
 void
-kz_doctor_host(kz_ctx *ctx, kz_doctor_fn fn, void *arg, kz_verdict *worst)
+kz_doctor_host(struct kz_doc *d)
 {
-	struct host h = { .ctx = ctx, .fn = fn, .arg = arg, .worst = worst };
+	struct host h = { .d = d, .ctx = d->ctx };
 	const char *dir = secure_getenv("KZTOKEN_PAM_DIR");
 
 	h.root = secure_getenv("KZTOKEN_ROOT");

@@ -492,8 +492,19 @@ KZ_HIDDEN int kz_pam_service_policies(const char *dir, const char *service,
 /* ---- the host around the module (doctor_host.c), for the doctor:
  * the pam-auth-update profile, the policy of every service, sshd, group
  * enrollments.  Reports through fn; *worst takes a failure's verdict. */
-KZ_HIDDEN void kz_doctor_host(kz_ctx *ctx, kz_doctor_fn fn, void *arg,
-    kz_verdict *worst);
+/* kztoken doctor's state (doctor.c), and one line of its report:
+ * status 0 ok, 1 warning, 2 failure with the verdict that it is. */
+struct kz_doc {
+	kz_ctx *ctx;
+	kz_doctor_fn fn;
+	void *arg;
+	kz_verdict worst;
+	int unguarded;		/* PAM services with no policy */
+};
+KZ_HIDDEN void kz_doc_report(struct kz_doc *d, int status, kz_verdict v,
+    const char *check, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+KZ_HIDDEN void kz_doctor_host(struct kz_doc *d);
 
 /* ---- audit (audit.c) ---- */
 
