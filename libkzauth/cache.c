@@ -68,22 +68,22 @@ static void
 entry_key(const char *provider, enum kz_cache_kind kind, const char sha[65],
     char out[65])
 {
-	EVP_MD_CTX *md = EVP_MD_CTX_new();
-	unsigned char d[32];
-	unsigned dl = 0;
+	/* Lengths are bounded (a provider name is a config section name),
+	 * so one stack buffer and one digest: this is the hot path of every
+	 * cached decision.  NUL bytes separate the parts. */
+	char buf[512];
 	const char *k = kind_names[kind];
+	size_t kl = strlen(k) + 1, pl = strlen(provider) + 1;
 
-	if (md == NULL || !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
-	    !EVP_DigestUpdate(md, "kz-cache-2", 11) ||
-	    !EVP_DigestUpdate(md, k, strlen(k) + 1) ||
-	    !EVP_DigestUpdate(md, provider, strlen(provider) + 1) ||
-	    !EVP_DigestUpdate(md, sha, 64) ||
-	    !EVP_DigestFinal_ex(md, d, &dl) || dl != sizeof(d)) {
+	if (11 + kl + pl + 64 > sizeof(buf)) {
 		out[0] = '\0';	/* an empty key matches nothing */
-	} else {
-		kz_hex(d, sizeof(d), out);
+		return;
 	}
-	EVP_MD_CTX_free(md);
+	memcpy(buf, "kz-cache-2", 11);
+	memcpy(buf + 11, k, kl);
+	memcpy(buf + 11 + kl, provider, pl);
+	memcpy(buf + 11 + kl + pl, sha, 64);
+	kz_sha256_hex(buf, 11 + kl + pl + 64, out);
 }
 
 /* The entry answers this question, and no other. */
