@@ -36,7 +36,7 @@ endif
 RUNPATH   ?= $$ORIGIN
 
 LIB_LIBS  := -ljansson -lcrypto -linih
-LIB_SRC   := $(sort $(wildcard libkzauth/*.c))
+LIB_SRC   := $(sort $(wildcard libkzauth/*/*.c))
 LIB_OBJ   := $(LIB_SRC:libkzauth/%.c=$(B)/obj/lib/%.o)
 PAM_SRC   := $(sort $(wildcard pam_kztoken/*.c))
 PAM_OBJ   := $(PAM_SRC:pam_kztoken/%.c=$(B)/obj/pam/%.o)

@@ -1,6 +1,6 @@
 /*
  * kzdb.h - the NSS database of kztoken: its file format (written by
- * libkzauth/nssdb.c for `kztoken sync`, read by libnss_kztoken.so.2) and
+ * libkzauth/directory/nssdb.c for `kztoken sync`, read by libnss_kztoken.so.2) and
  * the bounds-checked reader over a mapped copy of it (kzdb.c).
  *
  * One file, db_dir/kztoken.db, replaced as a whole (temp file, fsync,

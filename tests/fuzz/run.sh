@@ -32,7 +32,7 @@ CFL="-std=c11 -g -O1 -D_GNU_SOURCE -Ilibkzauth -Itests/fuzz -Wall -Wno-unused-pa
 mkdir -p "$out/obj" "$out/artifacts"
 # libkzauth once, instrumented for coverage; http.c twice (real kz_http_do
 # renamed away for the targets that fake the provider).
-for src in libkzauth/*.c; do
+for src in libkzauth/*/*.c; do
 	o=$out/obj/$(basename "$src" .c).o
 	if [ ! -e "$o" ] || [ "$src" -nt "$o" ] || [ libkzauth/internal.h -nt "$o" ] ||
 	    [ nss_kztoken/kzdb.c -nt "$o" ]; then
@@ -40,7 +40,7 @@ for src in libkzauth/*.c; do
 	fi
 done
 $CC $CFL $SAN -fsanitize=fuzzer-no-link -Dkz_http_do=kz_http_do_real \
-	-c -o "$out/obj/http_renamed.o" libkzauth/http.c || exit 1
+	-c -o "$out/obj/http_renamed.o" libkzauth/base/http.c || exit 1
 lib_real=$(ls "$out"/obj/*.o | grep -v -e http_renamed.o)
 lib_fake=$(ls "$out"/obj/*.o | grep -v -e '/http.o$')
 LIBS="-ljansson -lcrypto -linih -ldl -pthread"

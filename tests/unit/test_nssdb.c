@@ -1,5 +1,5 @@
 /*
- * test_nssdb.c - the NSS database: writer (libkzauth/nssdb.c), reader
+ * test_nssdb.c - the NSS database: writer (libkzauth/directory/nssdb.c), reader
  * (nss_kztoken/kzdb.c), the module's glibc entry points (dlopen of the
  * built libnss_kztoken.so.2), 16 threads looking up while the database
  * is replaced 100 times, missing/truncated/hostile files, and the sync

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "internal.h"
-#include "../nss_kztoken/kzdb.h"
+#include "../../nss_kztoken/kzdb.h"
 
 /* status: 0 ok, 1 warning, 2 failure (with the verdict that it is) */
 void

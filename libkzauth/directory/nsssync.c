@@ -12,7 +12,7 @@
 #include <syslog.h>
 
 #include "internal.h"
-#include "../nss_kztoken/kzdb.h"
+#include "../../nss_kztoken/kzdb.h"
 
 #define REFUSED_FILE "refused"
 

@@ -4,4 +4,4 @@
  * names, and the doctor and the tests read the file the module reads.
  * One source (nss_kztoken/kzdb.c), so the two can never disagree.
  */
-#include "../nss_kztoken/kzdb.c"
+#include "../../nss_kztoken/kzdb.c"

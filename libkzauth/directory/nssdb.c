@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 
 #include "internal.h"
-#include "../nss_kztoken/kzdb.h"
+#include "../../nss_kztoken/kzdb.h"
 
 struct strbuf {
 	char *p;

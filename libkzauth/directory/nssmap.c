@@ -13,7 +13,7 @@
 #include <openssl/sha.h>
 
 #include "internal.h"
-#include "../nss_kztoken/kzdb.h"
+#include "../../nss_kztoken/kzdb.h"
 
 uint32_t
 kz_nss_id(const char *issuer, const char *kind, const char *id,
