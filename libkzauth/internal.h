@@ -230,6 +230,10 @@ KZ_HIDDEN char *kz_json_salvage_str(const char *body, size_t len,
 KZ_HIDDEN json_t *kz_json_parse(const char *buf, size_t len);
 /* The same with another size cap (directory listings). */
 KZ_HIDDEN json_t *kz_json_parse_max(const char *buf, size_t len, size_t max);
+/* The strict reader under both (json.c): json_loadb(JSON_REJECT_DUPLICATES)
+ * of an object or array, nesting at most KZ_MAX_JSON_DEPTH, without its
+ * byte-at-a-time input. */
+KZ_HIDDEN json_t *kz_json_load(const char *buf, size_t len);
 /* Percent-encodes in (RFC 3986 unreserved kept) into out, which has room
  * for 3 * strlen(in) + 1 bytes. */
 KZ_HIDDEN void kz_url_escape(char *out, const char *in);
@@ -345,6 +349,9 @@ struct kz_key {
 				 * first use and kept */
 	EVP_MD_CTX *ed_ctx;	/* Ed25519: initialised once, copied per
 				 * token (an init per token costs a fetch) */
+	EVP_MD_CTX *dctx[3];	/* SHA-256/384/512 of the signing input:
+				 * fetched once, re-initialised per token
+				 * (EVP_Digest fetches on every call) */
 	unsigned char *secret;	/* HMAC */
 	size_t secret_len;
 };

@@ -264,6 +264,8 @@ kz_key_clear(struct kz_key *key)
 	for (size_t i = 0; i < KZ_NELEM(key->vctx); i++)
 		EVP_PKEY_CTX_free(key->vctx[i]);
 	EVP_MD_CTX_free(key->ed_ctx);
+	for (size_t i = 0; i < KZ_NELEM(key->dctx); i++)
+		EVP_MD_CTX_free(key->dctx[i]);
 	EVP_PKEY_free(key->pkey);
 	if (key->secret != NULL) {
 		explicit_bzero(key->secret, key->secret_len);

@@ -16,6 +16,21 @@ now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/*
+ * CPU seconds of this process (user and system).  Rates are ops per CPU
+ * second, the divisor `openssl speed` uses too (its user time): on a
+ * shared machine wall time counts other tenants' work, and a ratio of a
+ * wall-time rate to openssl's CPU-time rate would measure the neighbours.
+ */
+static inline double
+cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 /* qsort order for latencies, to read percentiles off. */
 static inline int
 cmp_double(const void *a, const void *b)

@@ -54,6 +54,7 @@ cc $CFL -o "$work/bench_core" tests/bench/bench_core.c "$B/libkzauth_internal.a"
 cc $CFL -o "$work/bench_mem" tests/bench/bench_mem.c -ldl || exit 1
 cc $CFL -o "$work/bench_pam" tests/bench/bench_pam.c -lpam || exit 1
 cc $CFL -o "$work/bench_spawn" tests/bench/bench_spawn.c || exit 1
+cc $CFL -shared -fPIC -o "$work/ossl_ready.so" tests/bench/ossl_ready.c -lcrypto || exit 1
 
 # Tokens: valid for an hour, for alice, audience host-fleet.
 idp mint '{"alg":"RS256","expires_in":3600}' > "$work/rs256" || exit 1
@@ -107,23 +108,48 @@ target() {	# target OK-EXPRESSION TEXT (runs in $(...): leaves a mark file)
 	if awk "BEGIN { exit !($1) }"; then echo "met ($2)"; else echo "MISSED ($2)"; echo x >> "$work/missed"; fi
 }
 
-echo "bench: openssl speed (about 12 s)..." >&2
-sp=$(openssl speed -seconds "$secs" rsa2048 ecdsap256 ed25519 2>/dev/null)
-ossl_rsa=$(awk '/^rsa 2048 bits/ { v = $NF } END { printf "%.0f", v }' <<<"$sp")
-ossl_ec=$(awk '/256 bits ecdsa \(nistp256\)/ { v = $NF } END { printf "%.0f", v }' <<<"$sp")
-ossl_ed=$(awk '/253 bits EdDSA \(Ed25519\)/ { v = $NF } END { printf "%.0f", v }' <<<"$sp")
+# kz_decide against `openssl speed`: both count operations per CPU second
+# (openssl speed divides by its user time), and they are measured in turns,
+# best of $rounds rounds each: on a shared machine a slow round is a
+# neighbour's work, and taking turns lets both sides see the same machine.
+rounds=${KZ_BENCH_ROUNDS:-5}
+keep_best() {	# keep_best PREFIX: PREFIX_best_* = this round's PREFIX_* if faster
+	local pfx=$1 rate best
+	rate=${pfx}_rate best=${pfx}_best_rate
+	if awk -v a="${!rate}" -v b="${!best:-0}" 'BEGIN { exit !(a > b) }'; then
+		printf -v "${pfx}_best_rate" '%s' "${!rate}"
+		rate=${pfx}_p50_us; printf -v "${pfx}_best_p50_us" '%s' "${!rate}"
+		rate=${pfx}_p99_us; printf -v "${pfx}_best_p99_us" '%s' "${!rate}"
+		rate=${pfx}_jwt_only_rate; printf -v "${pfx}_best_jwt_only_rate" '%s' "${!rate}"
+	fi
+}
+max() { awk -v a="$1" -v b="${2:-0}" 'BEGIN { printf "%.0f", (a > b ? a : b) }'; }
+echo "bench: openssl speed and kz_decide, $rounds rounds in turns (about $((rounds * 9)) s)..." >&2
+for _ in $(seq "$rounds"); do
+	sp=$(openssl speed -seconds 1 rsa2048 ecdsap256 ed25519 2>/dev/null)
+	ossl_rsa=$(max "$(awk '/^rsa 2048 bits/ { v = $NF } END { print v + 0 }' <<<"$sp")" "${ossl_rsa:-0}")
+	ossl_ec=$(max "$(awk '/256 bits ecdsa \(nistp256\)/ { v = $NF } END { print v + 0 }' <<<"$sp")" "${ossl_ec:-0}")
+	ossl_ed=$(max "$(awk '/253 bits EdDSA \(Ed25519\)/ { v = $NF } END { print v + 0 }' <<<"$sp")" "${ossl_ed:-0}")
+	for a in rs es ps ed; do
+		case $a in rs) t=rs256 c=$pinned ;; es) t=es256 c=$pinned ;;
+		ps) t=ps256 c=$modern ;; ed) t=eddsa c=$modern ;; esac
+		get "kz$a" "$work/bench_core" decide "$c" "$work/$t" 1
+		keep_best "kz$a"
+	done
+done
+for a in rs es ps ed; do
+	for k in rate p50_us p99_us jwt_only_rate; do
+		v=kz${a}_best_$k; printf -v "kz${a}_$k" '%s' "${!v}"
+	done
+done
 
-echo "bench: verify, libjwt, kz_decide..." >&2
+echo "bench: raw verify, libjwt..." >&2
 get rawrs "$work/bench_core" verify "$idpdir/jwks.json" "$work/rs256" "$secs"
 get rawes "$work/bench_core" verify "$idpdir/jwks.json" "$work/es256" "$secs"
 get ljrs "$work/bench_core" libjwt "$idpdir/jwks.json" "$work/rs256" "$secs"
 get ljes "$work/bench_core" libjwt "$idpdir/jwks.json" "$work/es256" "$secs"
-get kzrs "$work/bench_core" decide "$pinned" "$work/rs256" "$secs"
-get kzes "$work/bench_core" decide "$pinned" "$work/es256" "$secs"
 get rawps "$work/bench_core" verify "$idpdir/jwks.json" "$work/ps256" "$secs"
 get rawed "$work/bench_core" verify "$idpdir/jwks.json" "$work/eddsa" "$secs"
-get kzps "$work/bench_core" decide "$modern" "$work/ps256" "$secs"
-get kzed "$work/bench_core" decide "$modern" "$work/eddsa" "$secs"
 # the same with keys from the warmed on-disk JWKS cache (jwks_url)
 get kzon "$work/bench_core" decide "$online" "$work/rs256" "$secs"
 
@@ -151,6 +177,11 @@ get basec env LD_PRELOAD="libpam_wrapper.so libcrypto.so.3" PAM_WRAPPER=1 PAM_WR
 get ptjc env LD_PRELOAD="libpam_wrapper.so libcrypto.so.3" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$pamd" \
 	"$work/bench_spawn" 200 "$work/rs256" pamtester kzonline alice authenticate acct_mgmt
 get ptj pw "$work/bench_spawn" 200 "$work/rs256" pamtester kzonline alice authenticate acct_mgmt
+# the reference of libkzauth's own cost: OpenSSL loaded and initialised
+# as a verifying login needs it, then pam_permit.so
+get ready env LD_PRELOAD="libpam_wrapper.so $work/ossl_ready.so" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$pamd" \
+	"$work/bench_spawn" 200 /dev/null pamtester kzbase alice authenticate acct_mgmt
+own_ms=$(awk -v a="$ptj_p50_ms" -v b="$ready_p50_ms" 'BEGIN { printf "%.2f", a - b }')
 get pto pw "$work/bench_spawn" 200 "$work/opaque" pamtester kzonline alice authenticate acct_mgmt
 # Does a JWT login load libcurl?  (It must not.)
 curl_loaded=$(pw env LD_DEBUG=files pamtester kzonline alice authenticate acct_mgmt \
@@ -200,9 +231,10 @@ Machine: $model, $(nproc) cores; $(date -u '+%Y-%m-%d %H:%M UTC'); \`make bench\
 | libkzauth kz_decide, pinned jwks_file | $kzps_rate ($(ratio "$kzps_rate" "$ossl_rsa")) | $kzed_rate ($(ratio "$kzed_rate" "$ossl_ed")) |
 | kz_decide p50 / p99 | ${kzps_p50_us} / ${kzps_p99_us} us | ${kzed_p50_us} / ${kzed_p99_us} us |
 
-Ratios in brackets are to \`openssl speed\`. Target kz_decide >= 0.6 of raw:
-RS256 $(target "$kzrs_rate >= 0.6 * $ossl_rsa" "$(ratio "$kzrs_rate" "$ossl_rsa")"),
-ES256 $(target "$kzes_rate >= 0.6 * $ossl_ec" "$(ratio "$kzes_rate" "$ossl_ec")").
+Ratios in brackets are to \`openssl speed\`; rates are per CPU second, kz_decide and
+openssl speed best of $rounds rounds taken in turns. Targets: kz_decide RS256 >= 0.80
+of openssl speed: $(target "$kzrs_rate >= 0.80 * $ossl_rsa" "$(ratio "$kzrs_rate" "$ossl_rsa")"); ES256 >= 0.85:
+$(target "$kzes_rate >= 0.85 * $ossl_ec" "$(ratio "$kzes_rate" "$ossl_ec")").
 
 | Opaque tokens | value | target |
 |---|---:|---|
@@ -216,7 +248,9 @@ ES256 $(target "$kzes_rate >= 0.6 * $ossl_ec" "$(ratio "$kzes_rate" "$ossl_ec")"
 | same, keys from the JWKS disk cache | $pamon_authacct_p50_ms ms | $pamon_authacct_p99_ms ms | |
 | whole transaction incl. pam_start (module load) | $pam_txn_p50_ms ms | $pam_txn_p99_ms ms | |
 | pamtester + pam_permit.so (baseline) | $base_p50_ms ms | $base_p99_ms ms | |
-| pamtester + pam_kztoken, JWT (JWKS disk cache) | $ptj_p50_ms ms | $ptj_p99_ms ms | <= 2x baseline: $(target "$ptj_p50_ms <= 2 * $base_p50_ms" "$(ratio "$ptj_p50_ms" "$base_p50_ms")x") |
+| pamtester + pam_kztoken, JWT (JWKS disk cache) | $ptj_p50_ms ms | $ptj_p99_ms ms | <= 1.8x baseline: $(target "$ptj_p50_ms <= 1.8 * $base_p50_ms" "$(ratio "$ptj_p50_ms" "$base_p50_ms")x") |
+| pamtester + pam_permit.so, OpenSSL loaded and initialised | $ready_p50_ms ms | $ready_p99_ms ms | $(ratio "$ready_p50_ms" "$base_p50_ms")x |
+| libkzauth's own cost in that login (JWT login minus the line above) | $own_ms ms | | <= 0.5 ms: $(target "$own_ms <= 0.5" "$own_ms ms") |
 | pamtester + pam_permit.so, libcrypto preloaded (as in sshd) | $basec_p50_ms ms | $basec_p99_ms ms | |
 | pamtester + pam_kztoken, JWT, libcrypto preloaded | $ptjc_p50_ms ms | $ptjc_p99_ms ms | $(ratio "$ptjc_p50_ms" "$basec_p50_ms")x |
 | pamtester + pam_kztoken, opaque (decision disk cache) | $pto_p50_ms ms | $pto_p99_ms ms | |

@@ -13,7 +13,7 @@ shift $(( $# > 0 ? 1 : 0 ))
 KZ_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$KZ_ROOT" || exit 1
 out=$KZ_ROOT/build/fuzz
-all_targets="token jwks provider config store http parsers nssdb"
+all_targets="token jwks provider config store http parsers nssdb json"
 targets=${*:-$all_targets}
 
 CC=${FUZZ_CC:-clang}
