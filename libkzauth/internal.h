@@ -309,6 +309,11 @@ struct kz_http_resp {
 KZ_HIDDEN int kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
     struct kz_http_resp *resp);
 KZ_HIDDEN void kz_http_resp_free(struct kz_http_resp *resp);
+/* kz_http_do that follows one 308 where kz_url_same_site() lets a move
+ * go from base (DESIGN.md section 5); any other 308 is the answer. */
+KZ_HIDDEN int kz_http_do_moved(kz_ctx *ctx, struct kz_provider *p,
+    const struct kz_http_req *req, const char *base, const char *what,
+    struct kz_http_resp *resp);
 KZ_HIDDEN void kz_http_free(struct kz_http *http);
 /* Appends application/x-www-form-urlencoded "k=v" (escaped) to a buffer
  * that is wiped when grown; *buf is malloc'd. */
