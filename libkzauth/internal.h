@@ -413,6 +413,11 @@ KZ_HIDDEN kz_verdict kz_wazo_revoke(kz_ctx *ctx, struct kz_provider *p,
 /* Fills identity fields from a JSON claims object (JWT or introspection). */
 KZ_HIDDEN int kz_identity_from_claims(struct kz_provider *p, json_t *claims,
     bool provider_answer, kz_identity *id, kz_result *res);
+/* The user name an answer gives: username_claim, then (provider_answer)
+ * "username".  1 found (*name points into claims), 0 neither present, -1
+ * one present but not a non-empty string (malformed, never a fallback). */
+KZ_HIDDEN int kz_identity_name(const struct kz_provider *p, json_t *claims,
+    bool provider_answer, const char **name, kz_result *res);
 KZ_HIDDEN kz_verdict kz_map_status(long status, kz_result *res,
     const char *what);
 KZ_HIDDEN kz_verdict kz_http_failure(const struct kz_http_resp *r,
