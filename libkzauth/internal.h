@@ -573,11 +573,38 @@ struct kz_dir {
 	uint64_t bytes;
 };
 
-/* Reads [nss] groups and their member users (SCIM 2.0, RFC 7644) with
- * the access token of [nss] enrollment.  Anything but a complete answer
- * is a failure: a partial directory must never replace the database. */
+/* Reads [nss] groups and their member users (SCIM 2.0, RFC 7644, or the
+ * Kaizala platform API: [nss] directory_style) with the access token of
+ * [nss] enrollment.  Anything but a complete answer is a failure: a
+ * partial directory must never replace the database. */
 KZ_HIDDEN kz_verdict kz_dir_fetch(kz_ctx *ctx, struct kz_provider *p,
     struct kz_dir *dir, kz_result *res);
+
+/* One read of the directory in progress, shared by its dialects (SCIM in
+ * directory.c, Kaizala in kaizala.c). */
+struct kz_dir_fetch {
+	kz_ctx *ctx;
+	struct kz_provider *p;
+	const char *enrollment;
+	bool kaizala;		/* accessToken header; a 308 followed once */
+	const char *base;	/* Kaizala: the API base moves are measured by */
+	char *at;		/* access token, fetched once, wiped at end */
+	bool refreshed;		/* the one forced refresh after a 401 */
+	struct kz_dir *dir;
+	json_t *cache_old;	/* SCIM: url -> {"etag", "body"} of the last */
+	json_t *cache_new;	/* sync; what this one saw, written at the end */
+};
+
+/* The enrollment's access token into f->at (force: a fresh one). */
+KZ_HIDDEN kz_verdict kz_dir_token(struct kz_dir_fetch *f, bool force,
+    kz_result *res);
+/* One GET with the token; *out the JSON object of a 200, NULL on a 404;
+ * 401 refreshes the token once; any other status is a failure. */
+KZ_HIDDEN kz_verdict kz_dir_get_json(struct kz_dir_fetch *f, const char *url,
+    json_t **out, kz_result *res);
+/* [nss] directory_style = kaizala (kaizala.c). */
+KZ_HIDDEN kz_verdict kz_dir_read_kaizala(struct kz_dir_fetch *f,
+    kz_result *res);
 KZ_HIDDEN void kz_dir_free(struct kz_dir *dir);
 
 /* ---- from the directory to the database (nssmap.c) ---- */
