@@ -218,6 +218,17 @@ kconf "$work/c7" "$work/nss7" "groups = devs" "directory_url = http://example.co
 kz sync --config "$work/c7/kztoken.conf"
 t_check "a plain-http directory_url is refused (exit 4)" 4 "$rc"
 
+# ---- an endpointUrl kept with the enrollment but off token_url's site ----
+cp "$work/store/dir.enr" "$work/dir.enr.good"
+foreign=$(sed 's#://127.0.0.1:#://localhost:#' <<<"$KZ_IDP_URL")
+sed -i "s#^endpoint_url .*#endpoint_url $foreign/kaizala/api#" "$work/store/dir.enr"
+idp POST /test/kaizala_dir '{"clear_seen":true}' >/dev/null
+kz sync
+t_check "a stored endpointUrl on another host: sync exits 4" 4 "$rc"
+[[ $o == *"endpointUrl is on neither token_url's host nor one of allowed_hosts"* ]] && t_pass "and says why" || t_fail "foreign endpointUrl message" "$o"
+t_check "nothing was sent there" "" "$(seen)"
+cp "$work/dir.enr.good" "$work/store/dir.enr"
+
 # ---- secrets ----
 at=$(sed -n 's/^access_token //p' "$work/store/dir.enr")
 if [ -n "$at" ] && ! grep -qF "$at" "$work/log" "$db"/* 2>/dev/null; then
