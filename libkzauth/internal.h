@@ -313,6 +313,11 @@ struct kz_http_resp {
 KZ_HIDDEN int kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
     struct kz_http_resp *resp);
 KZ_HIDDEN void kz_http_resp_free(struct kz_http_resp *resp);
+/* kz_http_do that follows one 308 where kz_url_same_site() lets a move
+ * go from base (DESIGN.md section 5); any other 308 is the answer. */
+KZ_HIDDEN int kz_http_do_moved(kz_ctx *ctx, struct kz_provider *p,
+    const struct kz_http_req *req, const char *base, const char *what,
+    struct kz_http_resp *resp);
 KZ_HIDDEN void kz_http_free(struct kz_http *http);
 /* Appends application/x-www-form-urlencoded "k=v" (escaped) to a buffer
  * that is wiped when grown; *buf is malloc'd. */
@@ -415,6 +420,11 @@ KZ_HIDDEN kz_verdict kz_wazo_revoke(kz_ctx *ctx, struct kz_provider *p,
 /* Fills identity fields from a JSON claims object (JWT or introspection). */
 KZ_HIDDEN int kz_identity_from_claims(struct kz_provider *p, json_t *claims,
     bool provider_answer, kz_identity *id, kz_result *res);
+/* The user name an answer gives: username_claim, then (provider_answer)
+ * "username".  1 found (*name points into claims), 0 neither present, -1
+ * one present but not a non-empty string (malformed, never a fallback). */
+KZ_HIDDEN int kz_identity_name(const struct kz_provider *p, json_t *claims,
+    bool provider_answer, const char **name, kz_result *res);
 KZ_HIDDEN kz_verdict kz_map_status(long status, kz_result *res,
     const char *what);
 KZ_HIDDEN kz_verdict kz_http_failure(const struct kz_http_resp *r,
@@ -570,11 +580,38 @@ struct kz_dir {
 	uint64_t bytes;
 };
 
-/* Reads [nss] groups and their member users (SCIM 2.0, RFC 7644) with
- * the access token of [nss] enrollment.  Anything but a complete answer
- * is a failure: a partial directory must never replace the database. */
+/* Reads [nss] groups and their member users (SCIM 2.0, RFC 7644, or the
+ * Kaizala platform API: [nss] directory_style) with the access token of
+ * [nss] enrollment.  Anything but a complete answer is a failure: a
+ * partial directory must never replace the database. */
 KZ_HIDDEN kz_verdict kz_dir_fetch(kz_ctx *ctx, struct kz_provider *p,
     struct kz_dir *dir, kz_result *res);
+
+/* One read of the directory in progress, shared by its dialects (SCIM in
+ * directory.c, Kaizala in kaizala.c). */
+struct kz_dir_fetch {
+	kz_ctx *ctx;
+	struct kz_provider *p;
+	const char *enrollment;
+	bool kaizala;		/* accessToken header; a 308 followed once */
+	const char *base;	/* Kaizala: the API base moves are measured by */
+	char *at;		/* access token, fetched once, wiped at end */
+	bool refreshed;		/* the one forced refresh after a 401 */
+	struct kz_dir *dir;
+	json_t *cache_old;	/* SCIM: url -> {"etag", "body"} of the last */
+	json_t *cache_new;	/* sync; what this one saw, written at the end */
+};
+
+/* The enrollment's access token into f->at (force: a fresh one). */
+KZ_HIDDEN kz_verdict kz_dir_token(struct kz_dir_fetch *f, bool force,
+    kz_result *res);
+/* One GET with the token; *out the JSON object of a 200, NULL on a 404;
+ * 401 refreshes the token once; any other status is a failure. */
+KZ_HIDDEN kz_verdict kz_dir_get_json(struct kz_dir_fetch *f, const char *url,
+    json_t **out, kz_result *res);
+/* [nss] directory_style = kaizala (kaizala.c). */
+KZ_HIDDEN kz_verdict kz_dir_read_kaizala(struct kz_dir_fetch *f,
+    kz_result *res);
 KZ_HIDDEN void kz_dir_free(struct kz_dir *dir);
 
 /* ---- from the directory to the database (nssmap.c) ---- */

@@ -455,8 +455,10 @@ nss_checks(struct parse *ps, struct kz_nss_conf *n)
 	if (n->enrollment == NULL)
 		return fail(ps, "[nss] enrollment: required (the enrollment "
 		    "whose token reads the directory)");
-	if (n->directory_url == NULL)
-		return fail(ps, "[nss] directory_url: required");
+	/* Kaizala's API base comes with the token (endpointUrl) */
+	if (n->directory_url == NULL && n->directory_style == KZ_DIR_SCIM)
+		return fail(ps, "[nss] directory_url: required (with "
+		    "directory_style = scim)");
 	if (n->groups.n == 0)
 		return fail(ps, "[nss] groups: required (the directory groups "
 		    "whose members become users)");

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <syslog.h>
 
 #include <curl/curl.h>
 
@@ -448,4 +449,40 @@ kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
 	    req->url_secret ? "(URL holds a token: not logged)" : req->url,
 	    resp->status, resp->body_len);
 	return 0;
+}
+
+/*
+ * kz_http_do, and a 308 (Kaizala: the endpoint moved, DESIGN.md section 5)
+ * repeated once at its Location, the new URL of this very request, but
+ * only on base's scheme and host or on a host of the provider's
+ * allowed_hosts.  A move anywhere else is not followed, so nothing is
+ * sent there: the 308 stands as the answer, and a warning names what
+ * asked.  The move is not kept: the next request asks base again.
+ */
+int
+kz_http_do_moved(kz_ctx *ctx, struct kz_provider *p,
+    const struct kz_http_req *req, const char *base, const char *what,
+    struct kz_http_resp *resp)
+{
+	struct kz_http_req again = *req;
+	char *to;
+	int rc;
+
+	if ((rc = kz_http_do(ctx, req, resp)) != 0 || resp->status != 308)
+		return rc;
+	if (resp->location == NULL || kz_url_same_site(resp->location, base,
+	    &p->allowed_hosts, p->allow_http_loopback) != 0) {
+		kz_log(ctx, LOG_WARNING, "provider=%s: %s answered 308 to a "
+		    "host that is neither its configured URL's nor in "
+		    "allowed_hosts (or with no absolute Location); not "
+		    "followed, nothing sent there", p->name, what);
+		return 0;
+	}
+	if ((to = strdup(resp->location)) == NULL)
+		return 0;
+	kz_http_resp_free(resp);
+	again.url = to;
+	rc = kz_http_do(ctx, &again, resp);
+	free(to);
+	return rc;
 }

@@ -1,7 +1,8 @@
 /*
  * directory.c - reads the organisation's directory for `kztoken sync`
- * (DESIGN.md section 16): SCIM 2.0 (RFC 7644) at [nss] directory_url,
- * with the access token of [nss] enrollment.
+ * (DESIGN.md section 16) with the access token of [nss] enrollment: the
+ * requests both dialects share (kz_dir_get_json), and SCIM 2.0 (RFC 7644)
+ * at [nss] directory_url; the Kaizala platform API is in kaizala.c.
  *
  *   GET /Groups?filter=displayName eq "G"   for each group of [nss] groups
  *   GET /Users/{id}                         for a few members, or
@@ -29,17 +30,6 @@
 #define DIR_CACHE "scim.cache"
 #define DIR_MAX_CACHE (256u * 1024 * 1024)
 
-struct fetch {
-	kz_ctx *ctx;
-	struct kz_provider *p;
-	const char *enrollment;
-	char *at;		/* access token, fetched once, wiped at end */
-	bool refreshed;		/* the one forced refresh after a 401 */
-	struct kz_dir *dir;
-	json_t *cache_old;	/* url -> {"etag", "body"} of the last sync */
-	json_t *cache_new;	/* what this sync saw, written at the end */
-};
-
 /* An ETag we may send back in a header: printable ASCII only. */
 static bool
 etag_ok(const char *t)
@@ -55,7 +45,7 @@ etag_ok(const char *t)
 }
 
 static void
-cache_load(struct fetch *f, const char *dir)
+cache_load(struct kz_dir_fetch *f, const char *dir)
 {
 	char path[4096], err[256], *buf = NULL;
 	size_t len = 0;
@@ -74,7 +64,7 @@ cache_load(struct fetch *f, const char *dir)
 }
 
 static void
-cache_save(struct fetch *f, const char *dir)
+cache_save(struct kz_dir_fetch *f, const char *dir)
 {
 	char path[4096], err[256], *text;
 
@@ -90,7 +80,7 @@ cache_save(struct fetch *f, const char *dir)
 
 /* The kept answer for url, and its ETag. */
 static json_t *
-cached(struct fetch *f, const char *url, const char **etag)
+cached(struct kz_dir_fetch *f, const char *url, const char **etag)
 {
 	json_t *e = json_object_get(f->cache_old, url);
 	const char *t = kz_json_str(e, "etag");
@@ -103,15 +93,15 @@ cached(struct fetch *f, const char *url, const char **etag)
 }
 
 static void
-remember(struct fetch *f, const char *url, const char *etag, json_t *body)
+remember(struct kz_dir_fetch *f, const char *url, const char *etag, json_t *body)
 {
 	if (f->cache_new != NULL && etag_ok(etag))
 		json_object_set_new(f->cache_new, url,
 		    json_pack("{s:s, s:O}", "etag", etag, "body", body));
 }
 
-static kz_verdict
-token(struct fetch *f, bool force, kz_result *res)
+kz_verdict
+kz_dir_token(struct kz_dir_fetch *f, bool force, kz_result *res)
 {
 	kz_result er = { 0 };
 	kz_verdict v;
@@ -127,37 +117,47 @@ token(struct fetch *f, bool force, kz_result *res)
 	return v == KZ_OK ? KZ_OK : res->verdict;
 }
 
-/* One GET; *out is the parsed answer of a 200, NULL for a 404. */
-static kz_verdict
-get_json(struct fetch *f, const char *url, json_t **out, kz_result *res)
+/*
+ * One GET; *out is the parsed answer of a 200, NULL for a 404.  SCIM
+ * takes the token as a Bearer; Kaizala in its accessToken header, and
+ * its 308 (the endpoint moved) is followed once within f->base's site.
+ */
+kz_verdict
+kz_dir_get_json(struct kz_dir_fetch *f, const char *url, json_t **out,
+    kz_result *res)
 {
 	struct kz_http_req req = { .method = "GET", .url = url,
 		.ca_file = f->p->ca_file,
 		.allow_http_loopback = f->p->allow_http_loopback,
 		.max_body = DIR_MAX_BODY };
-	const char *hdrs[4] = { "Accept: application/scim+json, "
-		"application/json", NULL, NULL, NULL };
+	const char *hdrs[4] = { NULL, NULL, NULL, NULL };
 	struct kz_http_resp r;
 	char *auth = NULL, *inm = NULL;
 	const char *etag = NULL;
 	json_t *kept = cached(f, url, &etag);
 	kz_verdict v;
+	int rc;
 
 	*out = NULL;
 	if (kept != NULL && asprintf(&inm, "If-None-Match: %s", etag) < 0)
 		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
-	hdrs[2] = inm;
+	if (!f->kaizala)
+		hdrs[1] = "Accept: application/scim+json, application/json";
+	hdrs[hdrs[1] ? 2 : 1] = inm;
 	for (;;) {
-		if (f->at == NULL && (v = token(f, false, res)) != KZ_OK)
+		if (f->at == NULL && (v = kz_dir_token(f, false, res)) != KZ_OK)
 			return v;
-		if (asprintf(&auth, "Authorization: Bearer %s", f->at) < 0)
+		if (asprintf(&auth, f->kaizala ? "accessToken: %s" :
+		    "Authorization: Bearer %s", f->at) < 0)
 			return kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
 			    "out of memory");
-		hdrs[1] = auth;
+		hdrs[0] = auth;
 		req.headers = hdrs;
 		kz_deadline_start(f->ctx);	/* each request its timeout */
 		f->dir->requests++;
-		if (kz_http_do(f->ctx, &req, &r) != 0) {
+		rc = f->kaizala ? kz_http_do_moved(f->ctx, f->p, &req, f->base,
+		    "the Kaizala API", &r) : kz_http_do(f->ctx, &req, &r);
+		if (rc != 0) {
 			v = kz_http_failure(&r, res, "directory");
 			kz_http_resp_free(&r);
 			kz_free_secret(auth);
@@ -172,7 +172,7 @@ get_json(struct fetch *f, const char *url, json_t **out, kz_result *res)
 		/* the directory refused the token: mint a fresh one, once */
 		kz_http_resp_free(&r);
 		f->refreshed = true;
-		if ((v = token(f, true, res)) != KZ_OK) {
+		if ((v = kz_dir_token(f, true, res)) != KZ_OK) {
 			free(inm);
 			return v;
 		}
@@ -232,7 +232,7 @@ get_json(struct fetch *f, const char *url, json_t **out, kz_result *res)
  * and sends everything at once ends the loop too.
  */
 static kz_verdict
-list_all(struct fetch *f, const char *base, int (*fn)(struct fetch *,
+list_all(struct kz_dir_fetch *f, const char *base, int (*fn)(struct kz_dir_fetch *,
     json_t *, void *), void *arg, kz_result *res)
 {
 	int64_t total = 0;
@@ -248,7 +248,7 @@ list_all(struct fetch *f, const char *base, int (*fn)(struct fetch *,
 		    strchr(base, '?') ? '&' : '?', start, DIR_PAGE) < 0)
 			return kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
 			    "out of memory");
-		v = get_json(f, url, &o, res);
+		v = kz_dir_get_json(f, url, &o, res);
 		if (v == KZ_OK && o == NULL)
 			v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
 			    "directory: %s answered 404", url);
@@ -285,7 +285,7 @@ list_all(struct fetch *f, const char *base, int (*fn)(struct fetch *,
 }
 
 static int
-add_group(struct fetch *f, json_t *g, void *arg)
+add_group(struct kz_dir_fetch *f, json_t *g, void *arg)
 {
 	const char *want = arg, *id = kz_json_str(g, "id");
 	const char *name = kz_json_str(g, "displayName");
@@ -330,7 +330,7 @@ struct wanted {
 };
 
 static int
-add_user(struct fetch *f, json_t *u, void *arg)
+add_user(struct kz_dir_fetch *f, json_t *u, void *arg)
 {
 	struct wanted *w = arg;
 	const char *id = kz_json_str(u, "id");
@@ -359,7 +359,7 @@ add_user(struct fetch *f, json_t *u, void *arg)
 }
 
 static kz_verdict
-fetch_groups(struct fetch *f, const char *url, kz_result *res)
+fetch_groups(struct kz_dir_fetch *f, const char *url, kz_result *res)
 {
 	const struct kz_strv *groups = &f->ctx->cfg->nss.groups;
 	kz_verdict v;
@@ -396,7 +396,7 @@ fetch_groups(struct fetch *f, const char *url, kz_result *res)
 }
 
 static kz_verdict
-fetch_users(struct fetch *f, const char *url, kz_result *res)
+fetch_users(struct kz_dir_fetch *f, const char *url, kz_result *res)
 {
 	struct wanted w = { 0 };
 	kz_verdict v = KZ_OK;
@@ -449,7 +449,7 @@ fetch_users(struct fetch *f, const char *url, kz_result *res)
 			break;
 		}
 		/* 404: deleted since the group was read; simply not a user */
-		v = get_json(f, u, &o, res);
+		v = kz_dir_get_json(f, u, &o, res);
 		free(u);
 		if (v == KZ_OK && o != NULL && add_user(f, o, &w) != 0)
 			v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
@@ -459,38 +459,47 @@ fetch_users(struct fetch *f, const char *url, kz_result *res)
 	return v;
 }
 
-kz_verdict
-kz_dir_fetch(kz_ctx *ctx, struct kz_provider *p, struct kz_dir *dir,
-    kz_result *res)
+static kz_verdict
+read_scim(struct kz_dir_fetch *f, kz_result *res)
 {
-	const struct kz_nss_conf *nc = &ctx->cfg->nss;
-	struct fetch f = { .ctx = ctx, .p = p, .enrollment = nc->enrollment,
-		.dir = dir };
+	const struct kz_nss_conf *nc = &f->ctx->cfg->nss;
 	char url[2048];
 	size_t n;
 	kz_verdict v;
 
-	memset(dir, 0, sizeof(*dir));
-	if (nc->directory_style != KZ_DIR_SCIM)
-		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "[nss] "
-		    "directory_style = kaizala: not implemented yet; use scim");
-	if (kz_url_allowed(nc->directory_url, p->allow_http_loopback) != 0)
+	if (nc->directory_url == NULL ||
+	    kz_url_allowed(nc->directory_url, f->p->allow_http_loopback) != 0)
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "[nss] directory_url: "
 		    "https only (http to loopback with allow_http_loopback)");
 	n = (size_t)snprintf(url, sizeof(url), "%s", nc->directory_url);
 	while (n > 0 && url[n - 1] == '/')
 		url[--n] = '\0';
-	cache_load(&f, nc->db_dir);
-	v = fetch_groups(&f, url, res);
+	cache_load(f, nc->db_dir);
+	v = fetch_groups(f, url, res);
 	/* none of the groups at all is a directory that answers wrongly
 	 * (or a wrong directory_url), not a reason to drop every user */
-	if (v == KZ_OK && dir->ngroups == 0)
+	if (v == KZ_OK && f->dir->ngroups == 0)
 		v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR, "directory: "
 		    "none of [nss] groups exists there; the database is kept");
 	if (v == KZ_OK)
-		v = fetch_users(&f, url, res);
+		v = fetch_users(f, url, res);
 	if (v == KZ_OK)
-		cache_save(&f, nc->db_dir);
+		cache_save(f, nc->db_dir);
+	return v;
+}
+
+kz_verdict
+kz_dir_fetch(kz_ctx *ctx, struct kz_provider *p, struct kz_dir *dir,
+    kz_result *res)
+{
+	const struct kz_nss_conf *nc = &ctx->cfg->nss;
+	struct kz_dir_fetch f = { .ctx = ctx, .p = p,
+		.enrollment = nc->enrollment, .dir = dir,
+		.kaizala = nc->directory_style == KZ_DIR_KAIZALA };
+	kz_verdict v;
+
+	memset(dir, 0, sizeof(*dir));
+	v = f.kaizala ? kz_dir_read_kaizala(&f, res) : read_scim(&f, res);
 	json_decref(f.cache_old);
 	json_decref(f.cache_new);
 	kz_free_secret(f.at);

@@ -148,9 +148,23 @@ take_name(json_t *claims, const char *key, const char **name, kz_result *res)
 
 /*
  * The user name: username_claim; in a provider's answer (introspection,
- * tokeninfo) then its "username"; then sub.  A JWT never falls back to
+ * tokeninfo) then its "username"; the caller falls back to sub (or, for
+ * a Kaizala directory member, its id).  A JWT never falls back to
  * "username": the issuer did not put that claim there for us.
  */
+int
+kz_identity_name(const struct kz_provider *p, json_t *claims,
+    bool provider_answer, const char **name, kz_result *res)
+{
+	int got;
+
+	if ((got = take_name(claims, p->username_claim, name, res)) != 0)
+		return got;
+	if (provider_answer)
+		return take_name(claims, "username", name, res);
+	return 0;
+}
+
 int
 kz_identity_from_claims(struct kz_provider *p, json_t *claims,
     bool provider_answer, kz_identity *id, kz_result *res)
@@ -171,10 +185,8 @@ kz_identity_from_claims(struct kz_provider *p, json_t *claims,
 	id->iss = kz_strdup(kz_json_str(claims, "iss"));
 	id->jti = kz_strdup(kz_json_str(claims, "jti"));
 	id->user = NULL;
-	if ((got = take_name(claims, p->username_claim, &name, res)) < 0)
-		return -1;
-	if (got == 0 && provider_answer &&
-	    (got = take_name(claims, "username", &name, res)) < 0)
+	if ((got = kz_identity_name(p, claims, provider_answer, &name,
+	    res)) < 0)
 		return -1;
 	if (got == 0)
 		name = id->sub;

@@ -199,23 +199,8 @@ enrollment_broken(kz_ctx *ctx, const char *name, const char *group,
 	    name, why);
 }
 
-/* A 308 from the platform (Kaizala, when the endpoint moved): its
- * Location is the new URL of this very request, repeated there once, and
- * only on membership_url's own host or an allowed host (DESIGN §5). */
-static char *
-membership_moved(kz_ctx *ctx, struct kz_provider *p,
-    const struct kz_http_resp *r)
-{
-	if (r->location != NULL && kz_url_same_site(r->location,
-	    p->membership_url, &p->allowed_hosts, p->allow_http_loopback) == 0)
-		return strdup(r->location);
-	kz_log(ctx, LOG_WARNING, "provider=%s: membership answered 308 to a "
-	    "host that is not membership_url's nor in allowed_hosts (or with "
-	    "no absolute Location); not followed, nothing sent there",
-	    p->name);
-	return NULL;
-}
-
+/* A 308 from the platform (Kaizala, when the endpoint moved) is followed
+ * once, on membership_url's own host or an allowed host (DESIGN §5). */
 static kz_verdict
 ask(kz_ctx *ctx, struct kz_provider *p, const char *url, const char *at,
     long *status, kz_result *res)
@@ -225,29 +210,19 @@ ask(kz_ctx *ctx, struct kz_provider *p, const char *url, const char *at,
 		.allow_http_loopback = p->allow_http_loopback };
 	const char *hdrs[2] = { NULL, NULL };
 	struct kz_http_resp r;
-	char *hdr = NULL, *moved = NULL;
+	char *hdr = NULL;
 	kz_verdict v = KZ_OK;
 
 	if (asprintf(&hdr, "Authorization: Bearer %s", at) < 0)
 		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
 	hdrs[0] = hdr;
 	req.headers = hdrs;
-	for (int attempt = 0; attempt < 2; attempt++) {
-		if (kz_http_do(ctx, &req, &r) != 0) {
-			v = kz_http_failure(&r, res, "membership");
-			kz_http_resp_free(&r);
-			break;
-		}
+	if (kz_http_do_moved(ctx, p, &req, p->membership_url, "membership",
+	    &r) != 0)
+		v = kz_http_failure(&r, res, "membership");
+	else
 		*status = r.status;
-		if (r.status != 308 || attempt > 0 ||
-		    (moved = membership_moved(ctx, p, &r)) == NULL) {
-			kz_http_resp_free(&r);
-			break;
-		}
-		req.url = moved;
-		kz_http_resp_free(&r);
-	}
-	free(moved);
+	kz_http_resp_free(&r);
 	kz_free_secret(hdr);
 	return v;
 }

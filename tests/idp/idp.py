@@ -18,13 +18,16 @@ Endpoints (client auth is HTTP Basic with host-fleet and the client_secret file)
   POST /introspect (RFC 7662), /revoke (RFC 7009), /token (refresh_token, client_credentials)
   GET  /tokeninfo (token in Authorization: Bearer, X-Auth-Token or accessToken)
   GET  /kaizala/token (headers applicationId, applicationSecret, refreshToken)
+  GET  /kaizala/api/v1/groups, /kaizala/api/v1/groups/{groupId}/members (the Kaizala
+       platform API, header accessToken; see the Kaizala directory block below)
   GET  /membership/{group}/{user} (Bearer = an access token of that group's chain)
   /api/auth/0.1/... wazo-auth's token API (see "wazo-auth mode" below)
   GET  /scim/v2/Users, /scim/v2/Groups (SCIM 2.0 directory; see the SCIM block below)
 Test controls (JSON in, JSON out, no auth):
   POST /test/mint, /test/opaque, /test/refresh_token, /test/revoke, /test/rotate,
        /test/fault, /test/mode, /test/membership, /test/check_refresh, /test/stats/reset,
-       /test/tokeninfo (scripted tokeninfo answers, per token), /test/scim
+       /test/tokeninfo (scripted tokeninfo answers, per token), /test/scim,
+       /test/kaizala_dir
   GET  /test/stats, /test/chain?refresh_token=R
 Fault modes: none hang slow 500 503 429 reset endless huge big2mb badjson deepjson
 wrongtypes empty400 answer (optionally limited to path prefixes and to a count of requests).
@@ -824,6 +827,8 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
             return self.kaizala_token()
         if path.startswith("/scim/v2/") and get:
             return SCIM.handle(self, path)
+        if path.startswith(("/kaizala/api/v1/", "/kaizala/api2/v1/")) and get:
+            return KAIZALA_DIR.handle(self, path)
         if path.startswith(("/membership/", "/membership2/")) and get:
             parts = path.split("/")
             if len(parts) == 4 and parts[2] and parts[3]:
@@ -1084,8 +1089,10 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
         if answer is None or answer.get("token_type") != "access_token":
             return self.send_error_json(401, "invalid_token", None,
                                         [("WWW-Authenticate", 'Bearer error="invalid_token"')])
-        self.send_json(200, {k: answer.get(k) for k in ("sub", "username", "groups",
-                                                       "scope", "exp")})
+        out = {k: answer.get(k) for k in ("sub", "username", "groups", "scope", "exp")}
+        if answer.get("username"):
+            out["mobileNumber"] = kaizala_mobile(answer["username"])
+        self.send_json(200, out)
 
     def kaizala_token(self):
         base = self.base_url()
@@ -1107,6 +1114,8 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
             chain, access, exp, new = STATE.refresh(refresh)
         except GrantError as exc:
             return self.send_error_json(401, "invalid_grant", str(exc))
+        with STATE.lock:
+            KAIZALA_ISSUED.add(access)
         answer = {"accessToken": access, "accessTokenExpiry": int(exp) * 1000,
                   "endpointUrl": base + "/kaizala/api"}
         if new != refresh:
@@ -1141,6 +1150,8 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
             return self.send_json(200, t_wazo(self.json_body()))
         if path == "/test/kaizala_seen":
             return self.send_json(200, t_kaizala_seen(m == "POST"))
+        if path == "/test/kaizala_dir" and m == "GET":
+            return self.send_json(200, KAIZALA_DIR.seen_list())
         if path == "/test/chain" and m == "GET":
             return self.send_json(200, self.chain_status(
                 (self.query.get("refresh_token") or [""])[0]))
@@ -1157,6 +1168,7 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
             "/test/membership": self.t_membership, "/test/check_refresh": self.t_check,
             "/test/tokeninfo": t_tokeninfo,
             "/test/scim": SCIM.control,
+            "/test/kaizala_dir": KAIZALA_DIR.control,
         }
         fn = handlers.get(path)
         if fn is None:
@@ -1846,6 +1858,142 @@ class ScimDirectory:
 
 SCIM = ScimDirectory()
 # ==== end of SCIM ===========================================================================
+
+
+# ==== Kaizala platform API as a directory, for `kztoken sync` (issue 15) ===================
+# learn.microsoft.com/kaizala/connectors/groups and /members, under the endpointUrl the
+# Kaizala token service hands out ({base}/kaizala/api):
+#   GET /kaizala/api/v1/groups                  {"groups": [{"groupId", "groupName",
+#                                                 "groupImageUrl"}]}
+#   GET /kaizala/api/v1/groups/{groupId}/members {"members": [{"id", "role",
+#                                                 "mobileNumber", "isProvisioned"}]}
+# Header accessToken = an active access token minted by /kaizala/token (any other: 401).
+# Backed by the users the tokens name (STATE.membership): each user's member id is a
+# GUID derived from the name and its mobileNumber is kaizala_mobile(name), which the
+# tokeninfo answer carries too, so that username_claim = mobileNumber names a user the
+# same way at login and in the directory.  groupIds end in "@1" as Kaizala's do.
+# /kaizala/api2/v1/... answers the same (where a move goes).  POST /test/kaizala_dir:
+#   {"reset": true}
+#   {"group": {"groupId": I, "groupName": N, "members": [user, ...]}}  an extra group
+#   {"member": {"user": U, "set": {...}, "drop": [field, ...]}}  reshape U's record
+#   {"move": "same"|"foreign"|"none"}  the next API request answers 308, Location the
+#       same path under /kaizala/api2 on this host, or on localhost (another name of this
+#       server, so a client that follows shows up with that Host header)
+#   {"fail": 401|null}  every API request answers that status
+#   {"clear_seen": true}
+# GET /test/kaizala_dir lists the API requests seen: Host, path, whether a token came.
+# Generic faults apply with paths ["/kaizala/api/v1"] (500, badjson, ...).
+KAIZALA_ISSUED = set()
+KAIZALA_NS = uuid.UUID("6f1c9d2e-3b7a-4e55-9a1f-0c2d4e6f8a10")
+
+
+def kaizala_mobile(user):
+    """A stable, made-up mobile number for a user name."""
+    digits = int(hashlib.sha256(user.encode()).hexdigest(), 16) % 10 ** 8
+    return "+9190%08d" % digits
+
+
+class KaizalaDirectory:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self):
+        self.extra_groups = []
+        self.member_edits = {}    # user -> {"set": {...}, "drop": [...]}
+        self.move = None
+        self.fail = None
+        self.seen = []
+
+    @staticmethod
+    def group_id(name):
+        return "%s@1" % uuid.uuid5(KAIZALA_NS, "group:" + name)
+
+    def member(self, user):
+        rec = {"id": str(uuid.uuid5(KAIZALA_NS, "user:" + user)), "role": "Member",
+               "mobileNumber": kaizala_mobile(user), "isProvisioned": True}
+        edit = self.member_edits.get(user, {})
+        rec.update(edit.get("set") or {})
+        for key in edit.get("drop") or []:
+            rec.pop(key, None)
+        return rec
+
+    def groups(self):
+        """[(groupId, groupName, [user, ...])], under both locks."""
+        with STATE.lock, self.lock:
+            out = [(self.group_id(g), g, sorted(STATE.membership[g]))
+                   for g in sorted(STATE.membership)]
+            out += [(g["groupId"], g["groupName"], list(g["members"]))
+                    for g in self.extra_groups]
+            return out
+
+    def control(self, body):
+        with self.lock:
+            if body.get("reset"):
+                self.reset()
+            if body.get("group"):
+                g = body["group"]
+                self.extra_groups.append({"groupId": str(g["groupId"]),
+                                          "groupName": g["groupName"],
+                                          "members": [str(u) for u in g.get("members", [])]})
+            if body.get("member"):
+                m = body["member"]
+                self.member_edits[str(m["user"])] = {"set": m.get("set") or {},
+                                                     "drop": m.get("drop") or []}
+            if "move" in body:
+                if body["move"] not in ("same", "foreign", "none", None):
+                    raise BadRequest("move must be same, foreign or none")
+                self.move = None if body["move"] in ("none", None) else body["move"]
+            if "fail" in body:
+                self.fail = int(body["fail"]) if body["fail"] is not None else None
+            if body.get("clear_seen"):
+                self.seen = []
+            return {"extra_groups": len(self.extra_groups), "move": self.move,
+                    "fail": self.fail}
+
+    def seen_list(self):
+        with self.lock:
+            return {"seen": list(self.seen)}
+
+    def handle(self, h, path):
+        token = h.headers.get("accessToken")
+        with self.lock:
+            self.seen.append({"host": h.headers.get("Host", ""), "path": path,
+                              "token": bool(token)})
+            move, self.move = self.move, None
+            fail = self.fail
+        if move:
+            base = h.base_url()
+            if move == "foreign":
+                base = base.replace("://127.0.0.1:", "://localhost:")
+            rest = path.split("/v1/", 1)[1]
+            return h.send_json(308, {}, [("Location", base + "/kaizala/api2/v1/" + rest)])
+        if fail:
+            return h.send_error_json(fail, "injected", "set by the test")
+        with STATE.lock:
+            issued = token in KAIZALA_ISSUED if token else False
+        answer = STATE.describe(token) if issued else None
+        if answer is None or answer.get("token_type") != "access_token":
+            return h.send_error_json(401, "invalid_token", "accessToken not accepted")
+        parts = path.split("/v1/", 1)[1].split("/")
+        groups = self.groups()
+        if parts == ["groups"]:
+            return h.send_json(200, {"groups": [
+                {"groupId": gid, "groupName": name, "groupImageUrl": ""}
+                for gid, name, _members in groups]})
+        if len(parts) == 3 and parts[0] == "groups" and parts[2] == "members":
+            want = urllib.parse.unquote(parts[1])
+            for gid, _name, members in groups:
+                if gid == want:
+                    with self.lock:
+                        recs = [self.member(u) for u in members]
+                    return h.send_json(200, {"members": recs})
+            return h.send_error_json(404, "not_found", "no such group")
+        h.send_error_json(404, "not_found")
+
+
+KAIZALA_DIR = KaizalaDirectory()
+# ==== end of the Kaizala directory =========================================================
 
 
 def merge(base, overrides):

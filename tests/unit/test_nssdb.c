@@ -890,6 +890,8 @@ config_nss_section(void **state)
 		{ "directory_url = https://d\ngroups = g\n",
 		  "[nss] enrollment: required" },
 		{ "enrollment = e\ngroups = g\n", "[nss] directory_url: required" },
+		{ "enrollment = e\ngroups = g\ndirectory_style = scim\n",
+		  "[nss] directory_url: required (with directory_style = scim)" },
 		{ "enrollment = e\ndirectory_url = https://d\n",
 		  "[nss] groups: required" },
 		{ "enrollment = e\ndirectory_url = https://d\ngroups = g\n"
@@ -930,6 +932,13 @@ config_nss_section(void **state)
 	assert_int_equal(c->nss.directory_style, KZ_DIR_KAIZALA);
 	assert_int_equal(c->nss.uid_min, 300000);
 	assert_string_equal(c->nss.home, "/srv/%u");
+	kz_config_free(c);
+	/* Kaizala: the API base may come with the token (endpointUrl) */
+	snprintf(text, sizeof(text), "%s[nss]\nenrollment = e\ngroups = g\n"
+	    "directory_style = kaizala\n", NSS_BASE);
+	assert_int_equal(kz_config_parse_string(&c, "t.conf", text, err,
+	    sizeof(err)), 0);
+	assert_null(c->nss.directory_url);
 	kz_config_free(c);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		snprintf(text, sizeof(text), "%s[nss]\n%s", NSS_BASE, bad[i].lines);
