@@ -35,7 +35,7 @@ LDHARDEN  += -Wl,-z,defs
 endif
 RUNPATH   ?= $$ORIGIN
 
-LIB_LIBS  := -ljansson -lcrypto -linih
+LIB_LIBS  := -lcrypto -ljansson -linih
 LIB_SRC   := $(sort $(wildcard libkzauth/*/*.c))
 LIB_OBJ   := $(LIB_SRC:libkzauth/%.c=$(B)/obj/lib/%.o)
 PAM_SRC   := $(sort $(wildcard pam_kztoken/*.c))
@@ -71,10 +71,15 @@ $(B)/libkzauth.so.0: $(LIB_OBJ) libkzauth/libkzauth.map
 $(B)/libkzauth_internal.a: $(LIB_OBJ)
 	rm -f $@; ar rcs $@ $(LIB_OBJ)
 
-# The PAM module exports only the six pam_sm_* entry points.
+# The PAM module exports only the six pam_sm_* entry points.  libcrypto is
+# named first although the module calls it only through libkzauth: the
+# dynamic linker looks up each of libcrypto's ~4,200 symbols in every
+# object that precedes it in the module's scope, and in a fresh sudo that
+# search was a third of libkzauth's own start-up cost (docs/performance.md).
+PAM_FIRST := -Wl,--no-as-needed -lcrypto -Wl,--as-needed
 $(B)/pam_kztoken.so: $(PAM_OBJ) $(B)/libkzauth.so.0 pam_kztoken/pam_kztoken.map
 	$(CC) -shared -Wl,--version-script=pam_kztoken/pam_kztoken.map $(LDHARDEN) \
-	  -Wl,-rpath,'$(RUNPATH)' -o $@ $(PAM_OBJ) -L$(B) -lkzauth -lpam
+	  -Wl,-rpath,'$(RUNPATH)' -o $@ $(PAM_OBJ) $(PAM_FIRST) -L$(B) -lkzauth -lpam
 
 # The NSS module reads only its database: no libkzauth, curl or jansson.
 NSS_SRC   := $(sort $(wildcard nss_kztoken/*.c))
@@ -134,7 +139,8 @@ deb:
 install: all
 	@mkdir -p $(B)/inst
 	$(CC) -shared -Wl,--version-script=pam_kztoken/pam_kztoken.map $(LDHARDEN) \
-	  -Wl,-rpath,'$(PKGLIBDIR)' -o $(B)/inst/pam_kztoken.so $(PAM_OBJ) -L$(B) -lkzauth -lpam
+	  -Wl,-rpath,'$(PKGLIBDIR)' -o $(B)/inst/pam_kztoken.so $(PAM_OBJ) $(PAM_FIRST) \
+	  -L$(B) -lkzauth -lpam
 	$(CC) -pie $(LDHARDEN) -Wl,-rpath,'$(PKGLIBDIR)' -o $(B)/inst/kztoken $(TOOL_OBJ) \
 	  -L$(B) -lkzauth -ljansson -lcrypto
 	install -d -m 0755 $(DESTDIR)$(PAMDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(SBINDIR)

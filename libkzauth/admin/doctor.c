@@ -130,7 +130,8 @@ check_provider(struct kz_doc *d, struct kz_provider *p)
 			    check, "%s", res.detail);
 		else
 			kz_doc_report(d, 0, KZ_OK, check, "%zu usable key%s",
-			    p->keys->nkeys, p->keys->nkeys == 1 ? "" : "s");
+			    kz_keyset_usable(p->keys),
+			    kz_keyset_usable(p->keys) == 1 ? "" : "s");
 		kz_result_clear(&res);
 	}
 	ctx->deadline_ms = 0;

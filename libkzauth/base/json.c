@@ -169,6 +169,13 @@ string(struct rd *r, const char **out, char **buf)
 	while (r->p < r->end && *r->p != '"') {
 		unsigned char c = *r->p;
 
+		if (c >= 0x20 && c < 0x80 && c != '\\') {	/* plain ASCII */
+			if (o != NULL)
+				o[n] = c;
+			n++;
+			r->p++;
+			continue;
+		}
 		if (c < 0x20)
 			goto bad;
 		if (c == '\\') {

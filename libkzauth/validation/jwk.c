@@ -189,15 +189,15 @@ okp_key(json_t *jwk, struct kz_key *key, char *err, size_t errlen)
 	return 0;
 }
 
-int
-kz_jwk_to_key(json_t *jwk, struct kz_key *key, char *err, size_t errlen)
+/* What a JWK says of itself, checked without any cryptography: type, use,
+ * pinned algorithm and kid.  The key material is read by kz_key_ready. */
+static int
+jwk_header(json_t *jwk, struct kz_key *key, char *err, size_t errlen)
 {
 	const char *kty = kz_json_str(jwk, "kty");
 	const char *use = kz_json_str(jwk, "use");
 	const char *alg = kz_json_str(jwk, "alg");
-	const char *kid = kz_json_str(jwk, "kid");
 	unsigned pinned = alg ? kz_alg_from_name(alg) : 0;
-	int rc;
 
 	memset(key, 0, sizeof(*key));
 	if (!json_is_object(jwk) || kty == NULL) {
@@ -213,29 +213,88 @@ kz_jwk_to_key(json_t *jwk, struct kz_key *key, char *err, size_t errlen)
 		return -1;
 	}
 	if (strcmp(kty, "RSA") == 0)
-		rc = rsa_key(jwk, key, err, errlen);
+		key->family = KZ_ALG_RSA;
 	else if (strcmp(kty, "EC") == 0)
-		rc = ec_key(jwk, key, err, errlen);
+		key->family = KZ_ALG_EC;
 	else if (strcmp(kty, "OKP") == 0)
-		rc = okp_key(jwk, key, err, errlen);
+		key->family = KZ_ALG_OKP;
 	else {
 		snprintf(err, errlen, "JWK type %s not supported", kty);
 		return -1;
 	}
+	if (pinned != 0 && kz_alg_family(pinned) != key->family) {
+		snprintf(err, errlen, "JWK alg %s does not fit its key", alg);
+		return -1;
+	}
+	key->alg = pinned;
+	key->kid = kz_strdup(kz_json_str(jwk, "kid"));
+	return 0;
+}
+
+/* The key material of a JWK whose header passed. */
+static int
+jwk_material(json_t *jwk, struct kz_key *key, char *err, size_t errlen)
+{
+	unsigned pinned = key->alg;
+	struct kz_key m = { 0 };
+	int rc;
+
+	if (key->family == KZ_ALG_RSA)
+		rc = rsa_key(jwk, &m, err, errlen);
+	else if (key->family == KZ_ALG_EC)
+		rc = ec_key(jwk, &m, err, errlen);
+	else
+		rc = okp_key(jwk, &m, err, errlen);
 	if (rc != 0)
 		return -1;
-	if (pinned != 0) {
-		if (kz_alg_family(pinned) != key->family ||
-		    (key->alg != 0 && key->alg != pinned)) {
-			snprintf(err, errlen, "JWK alg %s does not fit its key",
-			    alg);
-			kz_key_clear(key);
-			return -1;
-		}
-		key->alg = pinned;
+	if (pinned != 0 && m.alg != 0 && m.alg != pinned) {
+		snprintf(err, errlen, "JWK alg %s does not fit its key",
+		    kz_alg_name(pinned));
+		kz_key_clear(&m);
+		return -1;
 	}
-	key->kid = kz_strdup(kid);
+	key->pkey = m.pkey;
+	if (pinned == 0)
+		key->alg = m.alg;
 	return 0;
+}
+
+int
+kz_jwk_to_key(json_t *jwk, struct kz_key *key, char *err, size_t errlen)
+{
+	if (jwk_header(jwk, key, err, errlen) != 0)
+		return -1;
+	if (jwk_material(jwk, key, err, errlen) != 0) {
+		kz_key_clear(key);
+		return -1;
+	}
+	return 0;
+}
+
+bool
+kz_key_ready(struct kz_key *key)
+{
+	char err[128];
+	bool ok;
+
+	if (key->pkey != NULL || key->secret != NULL)
+		return true;
+	if (key->jwk == NULL)
+		return false;		/* tried before, and it did not import */
+	ok = jwk_material(key->jwk, key, err, sizeof(err)) == 0;
+	json_decref(key->jwk);
+	key->jwk = NULL;
+	return ok;
+}
+
+size_t
+kz_keyset_usable(struct kz_keyset *ks)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; ks != NULL && i < ks->nkeys; i++)
+		n += kz_key_ready(&ks->keys[i]);
+	return n;
 }
 
 char *
@@ -267,6 +326,7 @@ kz_key_clear(struct kz_key *key)
 	for (size_t i = 0; i < KZ_NELEM(key->dctx); i++)
 		EVP_MD_CTX_free(key->dctx[i]);
 	EVP_PKEY_free(key->pkey);
+	json_decref(key->jwk);
 	if (key->secret != NULL) {
 		explicit_bzero(key->secret, key->secret_len);
 		free(key->secret);
@@ -292,7 +352,18 @@ int
 kz_keyset_from_json(const char *buf, size_t len, struct kz_keyset **out,
     char *err, size_t errlen)
 {
-	json_t *root = kz_json_parse(buf, len), *keys, *jwk;
+	json_t *root = kz_json_parse(buf, len);
+	int rc = kz_keyset_from_doc(root, out, err, errlen);
+
+	json_decref(root);
+	return rc;
+}
+
+int
+kz_keyset_from_doc(json_t *root, struct kz_keyset **out, char *err,
+    size_t errlen)
+{
+	json_t *keys, *jwk;
 	struct kz_keyset *ks;
 	size_t i;
 
@@ -300,14 +371,12 @@ kz_keyset_from_json(const char *buf, size_t len, struct kz_keyset **out,
 	keys = json_is_object(root) ? json_object_get(root, "keys") : NULL;
 	if (!json_is_array(keys)) {
 		snprintf(err, errlen, "JWKS is not an object with a keys array");
-		json_decref(root);
 		return -1;
 	}
 	if ((ks = calloc(1, sizeof(*ks))) == NULL ||
 	    (json_array_size(keys) > 0 &&
 	    (ks->keys = calloc(json_array_size(keys), sizeof(*ks->keys))) == NULL)) {
 		free(ks);
-		json_decref(root);
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
@@ -316,11 +385,11 @@ kz_keyset_from_json(const char *buf, size_t len, struct kz_keyset **out,
 
 		if (i >= 64)	/* no provider needs more; bound the work */
 			break;
-		if (kz_jwk_to_key(jwk, &ks->keys[ks->nkeys], kerr,
+		if (jwk_header(jwk, &ks->keys[ks->nkeys], kerr,
 		    sizeof(kerr)) == 0)
-			ks->nkeys++;
+			ks->keys[ks->nkeys++].jwk = json_incref(jwk);
 	}
-	ks->doc = root;
+	ks->doc = json_incref(root);
 	*out = ks;
 	return 0;
 }

@@ -105,7 +105,7 @@ cache_read(kz_ctx *ctx, struct kz_provider *p)
 	char path[PATH_MAX], err[256];
 	struct kz_keyset *ks = NULL;
 	json_t *root, *jwks;
-	char *buf, *txt;
+	char *buf;
 	size_t len;
 	int64_t fetched = 0;
 
@@ -128,12 +128,8 @@ cache_read(kz_ctx *ctx, struct kz_provider *p)
 		disc_endpoints(ctx, p, root);
 	jwks = json_object_get(root, "jwks");
 	if (json_is_object(jwks) && fetched > 0 &&
-	    (txt = json_dumps(jwks, JSON_COMPACT))) {
-		if (kz_keyset_from_json(txt, strlen(txt), &ks, err,
-		    sizeof(err)) == 0)
-			ks->fetched_at = fetched;
-		free(txt);
-	}
+	    kz_keyset_from_doc(jwks, &ks, err, sizeof(err)) == 0)
+		ks->fetched_at = fetched;
 	json_decref(root);
 	return ks;
 }
@@ -236,7 +232,7 @@ fetch(kz_ctx *ctx, struct kz_provider *p, int64_t now, kz_result *res)
 {
 	struct kz_keyset *ks;
 	const char *url;
-	char err[256], *txt;
+	char err[256];
 	json_t *doc;
 	kz_verdict v;
 
@@ -248,16 +244,12 @@ fetch(kz_ctx *ctx, struct kz_provider *p, int64_t now, kz_result *res)
 		    "none in discovery)");
 	if ((v = get_json(ctx, p, url, &doc, res, "JWKS")) != KZ_OK)
 		return v;
-	txt = json_dumps(doc, JSON_COMPACT);
-	json_decref(doc);
-	if (txt == NULL || kz_keyset_from_json(txt, strlen(txt), &ks, err,
-	    sizeof(err)) != 0) {
-		v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
-		    "JWKS unusable: %s", txt ? err : "out of memory");
-		free(txt);
-		return v;
+	if (kz_keyset_from_doc(doc, &ks, err, sizeof(err)) != 0) {
+		json_decref(doc);
+		return kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+		    "JWKS unusable: %s", err);
 	}
-	free(txt);
+	json_decref(doc);
 	ks->fetched_at = now;
 	kz_keyset_free(p->keys);
 	p->keys = ks;
@@ -366,9 +358,10 @@ find(struct kz_keyset *ks, const char *kid, unsigned family)
 		struct kz_key *k = &ks->keys[i];
 
 		if (kid != NULL) {
-			if (k->kid != NULL && strcmp(k->kid, kid) == 0)
+			if (k->kid != NULL && strcmp(k->kid, kid) == 0 &&
+			    kz_key_ready(k))
 				return k;
-		} else if (k->family == family) {
+		} else if (k->family == family && kz_key_ready(k)) {
 			only = k;
 			n++;
 		}

@@ -124,7 +124,8 @@ static struct kz_key *
 key_for(struct kz_keyset *ks, const char *kid)
 {
 	for (size_t i = 0; i < ks->nkeys; i++)
-		if (ks->keys[i].kid && strcmp(ks->keys[i].kid, kid) == 0)
+		if (ks->keys[i].kid && strcmp(ks->keys[i].kid, kid) == 0 &&
+		    kz_key_ready(&ks->keys[i]))
 			return &ks->keys[i];
 	fprintf(stderr, "kid %s not in the JWKS\n", kid);
 	exit(2);

@@ -1,8 +1,8 @@
 /*
  * ossl_ready.c - preloaded into the reference process of the login rows:
  * OpenSSL loaded and initialised the way a verifying login needs it
- * (configuration, the default provider, SHA-256 and an RSA context
- * fetched), before pamtester runs pam_permit.so.  Whole login minus this
+ * (configuration, the default provider, and the SHA-256 and RSA
+ * implementations fetched), before pamtester runs pam_permit.so.  Whole login minus this
  * process is what libkzauth itself costs.
  */
 #include <openssl/crypto.h>
@@ -17,4 +17,8 @@ ready(void)
 	OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG, NULL);
 	EVP_Digest("x", 1, md, &n, EVP_sha256(), NULL);
 	EVP_PKEY_CTX_free(EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL));
+	/* the implementations an RSA verification fetches */
+	EVP_MD_free(EVP_MD_fetch(NULL, "SHA256", NULL));
+	EVP_KEYMGMT_free(EVP_KEYMGMT_fetch(NULL, "RSA", NULL));
+	EVP_SIGNATURE_free(EVP_SIGNATURE_fetch(NULL, "RSA", NULL));
 }

@@ -18,7 +18,11 @@ LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	buf[size] = '\0';
 	if (kz_keyset_from_json(buf, size, &ks, err, sizeof(err)) == 0) {
 		for (size_t i = 0; i < ks->nkeys; i++) {
-			char *pem = kz_key_to_pem(&ks->keys[i]);
+			char *pem;
+
+			if (!kz_key_ready(&ks->keys[i]))
+				continue;
+			pem = kz_key_to_pem(&ks->keys[i]);
 
 			if (ks->keys[i].family != KZ_ALG_HMAC &&
 			    ks->keys[i].pkey == NULL)
