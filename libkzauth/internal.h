@@ -170,6 +170,13 @@ struct kz_ctx {
 	} bound;
 	char *hdr_b64;			/* the last JWT header seen, and its */
 	json_t *hdr_json;		/* parse: tokens of one key share it */
+	EVP_MD *sha256;			/* fetched once (kz_token_digest) */
+	EVP_MD_CTX *tok_md, *si_md;	/* its contexts, kept */
+	struct {			/* set by kz_decide for its token: */
+		const char *tok;	/* the SHA-256 of the JWS signing */
+		size_t len;		/* input tok[0, len), or tok NULL */
+		unsigned char md[32];
+	} si;
 };
 
 KZ_HIDDEN void kz_trace(kz_ctx *ctx, const char *step, int ok,
@@ -210,6 +217,11 @@ KZ_HIDDEN bool kz_strv_has(const struct kz_strv *sv, const char *s);
 KZ_HIDDEN bool kz_streq_ct(const char *a, const char *b);
 KZ_HIDDEN void kz_hex(const unsigned char *in, size_t n, char *out);
 KZ_HIDDEN void kz_sha256_hex(const char *data, size_t n, char out[65]);
+/* kz_sha256_hex of a token; with si_len (0 < si_len < n) also the SHA-256
+ * of its first si_len bytes (a JWS signing input) into si_md, from the
+ * same pass.  Returns 1 when si_md was written, else 0. */
+KZ_HIDDEN int kz_token_digest(kz_ctx *ctx, const char *tok, size_t n,
+    size_t si_len, unsigned char si_md[32], char out[65]);
 KZ_HIDDEN int kz_parse_long(const char *s, long min, long max, long *out);
 KZ_HIDDEN int kz_parse_bool(const char *s, bool *out);
 /* json helpers: NULL/0 when absent or of another type */
@@ -243,6 +255,9 @@ KZ_HIDDEN void kz_url_escape(char *out, const char *in);
 /* Strict: alphabet [A-Za-z0-9_-] only, no padding, no white space. */
 KZ_HIDDEN int kz_b64url_decode(const char *in, size_t len,
     unsigned char **out, size_t *outlen);
+/* The same into out, which needs len / 4 * 3 + 3 bytes (cap). */
+KZ_HIDDEN int kz_b64url_decode_to(const char *in, size_t len,
+    unsigned char *out, size_t cap, size_t *outlen);
 KZ_HIDDEN char *kz_b64url_encode(const unsigned char *in, size_t len);
 KZ_HIDDEN char *kz_b64_encode(const unsigned char *in, size_t len);
 
@@ -279,7 +294,9 @@ KZ_HIDDEN bool kz_owner_ok(uid_t uid);
 
 /* ---- shapes (shape.c) ---- */
 
-KZ_HIDDEN bool kz_b64url_segment_ok(const char *s, size_t n);
+/* kz_token_shape and kz_is_plainly_not_token in one pass (kz_decide). */
+KZ_HIDDEN kz_shape kz_token_scan(const char *tok, size_t len, size_t max_len,
+    int *plainly_not);
 
 /* ---- HTTP with the decision deadline (http.c) ---- */
 

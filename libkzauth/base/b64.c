@@ -27,74 +27,73 @@ static const unsigned char b64url_table[256] = {
 	['-'] = 63, ['_'] = 64,
 };
 
-static int
-b64url_value(unsigned char c)
-{
-	return (int)b64url_table[c] - 1;
-}
-
-bool
-kz_b64url_segment_ok(const char *s, size_t n)
-{
-	if (n == 0 || n % 4 == 1)	/* a lone sextet encodes no byte */
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (b64url_value((unsigned char)s[i]) < 0)
-			return false;
-	return true;
-}
-
 /* Four characters at a time: three bytes per step, one table lookup per
- * character; the tail of two or three characters gives one or two bytes
- * whose leftover bits must be zero, or two encodings would mean one value. */
+ * character and one test per step (a character outside the alphabet
+ * turns its value negative); the tail of two or three characters gives
+ * one or two bytes whose leftover bits must be zero, or two encodings
+ * would mean one value.  out needs len / 4 * 3 + 3 bytes (NUL-terminated). */
+int
+kz_b64url_decode_to(const char *in, size_t len, unsigned char *out,
+    size_t cap, size_t *outlen)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0, i = 0, tail = len % 4;
+	unsigned long v;
+
+	*outlen = 0;
+	if (tail == 1 || cap < len / 4 * 3 + 3)
+		return -1;
+	for (; i + 4 <= len; i += 4) {
+		int a = b64url_table[s[i]] - 1, b = b64url_table[s[i + 1]] - 1,
+		    c = b64url_table[s[i + 2]] - 1, d = b64url_table[s[i + 3]] - 1;
+
+		if ((a | b | c | d) < 0)
+			goto bad;
+		v = (unsigned long)a << 18 | (unsigned long)b << 12 |
+		    (unsigned long)c << 6 | (unsigned long)d;
+		out[o++] = (unsigned char)(v >> 16);
+		out[o++] = (unsigned char)(v >> 8);
+		out[o++] = (unsigned char)v;
+	}
+	if (tail > 0) {
+		int a = b64url_table[s[i]] - 1, b = b64url_table[s[i + 1]] - 1,
+		    c = tail == 3 ? b64url_table[s[i + 2]] - 1 : 0;
+
+		if ((a | b | c) < 0)
+			goto bad;
+		v = (unsigned long)a << 18 | (unsigned long)b << 12 |
+		    (unsigned long)c << 6;
+		out[o++] = (unsigned char)(v >> 16);
+		if (tail == 3)
+			out[o++] = (unsigned char)(v >> 8);
+		if ((tail == 2 ? v & 0xffff : v & 0xff) != 0)
+			goto bad;
+	}
+	out[o] = '\0';
+	*outlen = o;
+	return 0;
+bad:
+	explicit_bzero(out, o);
+	return -1;
+}
+
 int
 kz_b64url_decode(const char *in, size_t len, unsigned char **out,
     size_t *outlen)
 {
-	const unsigned char *s = (const unsigned char *)in;
+	size_t cap = len / 4 * 3 + 3;
 	unsigned char *buf;
-	size_t o = 0, i = 0, tail = len % 4;
-	unsigned long v;
 
 	*out = NULL;
 	*outlen = 0;
-	if (tail == 1)
+	if (len % 4 == 1 || (buf = malloc(cap)) == NULL)
 		return -1;
-	if ((buf = malloc(len / 4 * 3 + 3)) == NULL)
+	if (kz_b64url_decode_to(in, len, buf, cap, outlen) != 0) {
+		free(buf);
 		return -1;
-	for (; i + 4 <= len; i += 4) {
-		unsigned a = b64url_table[s[i]], b = b64url_table[s[i + 1]],
-		    c = b64url_table[s[i + 2]], d = b64url_table[s[i + 3]];
-
-		if (a == 0 || b == 0 || c == 0 || d == 0)
-			goto bad;
-		v = (unsigned long)(a - 1) << 18 | (unsigned long)(b - 1) << 12 |
-		    (unsigned long)(c - 1) << 6 | (d - 1);
-		buf[o++] = (unsigned char)(v >> 16);
-		buf[o++] = (unsigned char)(v >> 8);
-		buf[o++] = (unsigned char)v;
 	}
-	if (tail > 0) {
-		unsigned a = b64url_table[s[i]], b = b64url_table[s[i + 1]],
-		    c = tail == 3 ? b64url_table[s[i + 2]] : 1;
-
-		if (a == 0 || b == 0 || c == 0)
-			goto bad;
-		v = (unsigned long)(a - 1) << 18 | (unsigned long)(b - 1) << 12 |
-		    (unsigned long)(c - 1) << 6;
-		buf[o++] = (unsigned char)(v >> 16);
-		if (tail == 3)
-			buf[o++] = (unsigned char)(v >> 8);
-		if ((tail == 2 ? v & 0xffff : v & 0xff) != 0)
-			goto bad;
-	}
-	buf[o] = '\0';
 	*out = buf;
-	*outlen = o;
 	return 0;
-bad:
-	free(buf);
-	return -1;
 }
 
 static char *

@@ -62,6 +62,9 @@ kz_ctx_close(kz_ctx *ctx)
 	kz_unbind(ctx);
 	free(ctx->hdr_b64);
 	json_decref(ctx->hdr_json);
+	EVP_MD_CTX_free(ctx->tok_md);
+	EVP_MD_CTX_free(ctx->si_md);
+	EVP_MD_free(ctx->sha256);
 	kz_config_free(ctx->cfg);
 	free(ctx);
 }

@@ -149,6 +149,45 @@ kz_sha256_hex(const char *data, size_t n, char out[65])
 	kz_hex(md, sizeof(md), out);
 }
 
+/*
+ * A JWT is hashed twice per decision: whole, for its fingerprint, and up
+ * to the last dot, for its signature.  SHA-256 runs front to back, so one
+ * pass serves both: hash the signing input, copy the state, finish the
+ * copy (the signature's digest), and go on with ".signature" for the
+ * fingerprint.  Through EVP on contexts kept in ctx (the provider's
+ * SHA-256, as the signature check used; fetched once, as a fetch per call
+ * costs about as much as the hash).  If EVP fails, the plain hash.
+ */
+int
+kz_token_digest(kz_ctx *ctx, const char *tok, size_t n, size_t si_len,
+    unsigned char si_md[32], char out[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, silen = 0;
+
+	if (si_len == 0 || si_len >= n)
+		goto plain;
+	if (ctx->sha256 == NULL &&
+	    (ctx->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL)) == NULL)
+		goto plain;
+	if ((ctx->tok_md == NULL && (ctx->tok_md = EVP_MD_CTX_new()) == NULL) ||
+	    (ctx->si_md == NULL && (ctx->si_md = EVP_MD_CTX_new()) == NULL))
+		goto plain;
+	if (EVP_DigestInit_ex2(ctx->tok_md, ctx->sha256, NULL) != 1 ||
+	    EVP_DigestUpdate(ctx->tok_md, tok, si_len) != 1 ||
+	    EVP_MD_CTX_copy_ex(ctx->si_md, ctx->tok_md) != 1 ||
+	    EVP_DigestFinal_ex(ctx->si_md, si_md, &silen) != 1 ||
+	    EVP_DigestUpdate(ctx->tok_md, tok + si_len, n - si_len) != 1 ||
+	    EVP_DigestFinal_ex(ctx->tok_md, md, &mdlen) != 1 ||
+	    silen != 32 || mdlen != 32)
+		goto plain;
+	kz_hex(md, 32, out);
+	return 1;
+plain:
+	kz_sha256_hex(tok, n, out);
+	return 0;
+}
+
 void
 kz_fingerprint(const char *tok, size_t len, char fp[13])
 {

@@ -9,15 +9,15 @@
 
 #include "internal.h"
 
+/* The shape was read in kz_decide, from the pass that also decides the
+ * fingerprint; max_token_length was applied first. */
 static kz_verdict
-check_shape(kz_ctx *ctx, const kz_request *req, kz_shape *shape,
+check_shape(kz_ctx *ctx, const kz_request *req, kz_shape shape,
     kz_result *res)
 {
 	size_t max = ctx->cfg->max_token_length;
 
-	/* The cap comes before anything looks inside the token. */
-	*shape = kz_token_shape(req->token, req->token_len, max);
-	switch (*shape) {
+	switch (shape) {
 	case KZ_SHAPE_TOO_LONG:
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_TOO_LONG,
 		    "%zu characters, more than max_token_length %zu",
@@ -27,7 +27,7 @@ check_shape(kz_ctx *ctx, const kz_request *req, kz_shape *shape,
 		    "not a JWT (three base64url segments) nor an opaque token");
 	default:
 		kz_trace(ctx, "shape", 1, "%s, %zu characters",
-		    *shape == KZ_SHAPE_JWT ? "JWT" : "opaque", req->token_len);
+		    shape == KZ_SHAPE_JWT ? "JWT" : "opaque", req->token_len);
 		return KZ_OK;
 	}
 }
@@ -211,12 +211,11 @@ user_message(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
 
 static kz_verdict
 decide(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
-    const char sha[65], kz_result *res)
+    kz_shape shape, const char sha[65], kz_result *res)
 {
 	struct kz_config *cfg = ctx->cfg;
 	const char *pname = svc && svc->provider ? svc->provider : cfg->provider;
 	struct kz_provider *p = kz_config_provider(cfg, pname);
-	kz_shape shape;
 	kz_verdict v, bound;
 
 	if (p == NULL)
@@ -230,7 +229,7 @@ decide(kz_ctx *ctx, const kz_request *req, const struct kz_service *svc,
 		    "service %s (no section for it, its base service nor "
 		    "[service default]): any valid token of the user", cfg->path,
 		    p->name, req->service ? req->service : "default");
-	if ((v = check_shape(ctx, req, &shape, res)) != KZ_OK)
+	if ((v = check_shape(ctx, req, shape, res)) != KZ_OK)
 		return v;
 	if (kz_denylisted(ctx, sha, NULL))
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_DENYLISTED,
@@ -266,24 +265,41 @@ kz_decide(kz_ctx *ctx, const kz_request *req, kz_result *res)
 {
 	const char *sname = req->service ? req->service : "default";
 	const struct kz_service *svc = kz_config_service(ctx->cfg, sname);
+	size_t max = ctx->cfg->max_token_length;
 	char sha[65] = "";
+	kz_shape shape;
 	kz_verdict v;
+	int plain;
 
 	memset(res, 0, sizeof(*res));
 	ctx->deny_checked = false;
+	ctx->si.tok = NULL;
 	kz_unbind(ctx);
-	/* One SHA-256 serves as fingerprint, cache key and denylist key.
+	/* One SHA-256 serves as fingerprint, cache key and denylist key, and
+	 * for a JWT the same pass gives the digest its signature check needs
+	 * (ctx->si, used by kz_jwt_validate for this very token only).
 	 * A password typed at the token prompt gets no fingerprint: 48 bits
 	 * of its hash in a log would let a reader test guesses. */
 	if (req->token != NULL && req->token_len > 0) {
-		kz_sha256_hex(req->token, req->token_len, sha);
-		if (!kz_is_plainly_not_token(req->token, req->token_len)) {
+		const char *last;
+
+		shape = kz_token_scan(req->token, req->token_len, max, &plain);
+		last = shape == KZ_SHAPE_JWT ? memrchr(req->token, '.',
+		    req->token_len) : NULL;
+		if (kz_token_digest(ctx, req->token, req->token_len, last ?
+		    (size_t)(last - req->token) : 0, ctx->si.md, sha) == 1) {
+			ctx->si.tok = req->token;
+			ctx->si.len = (size_t)(last - req->token);
+		}
+		if (!plain) {
 			memcpy(res->fp, sha, 12);
 			res->fp[12] = '\0';
 		}
-	}
+	} else
+		shape = kz_token_shape(req->token, req->token_len, max);
 	kz_deadline_start(ctx);
-	v = kz_seal(ctx, req, decide(ctx, req, svc, sha, res), res);
+	v = kz_seal(ctx, req, decide(ctx, req, svc, shape, sha, res), res);
+	ctx->si.tok = NULL;
 	/* A failing token of exactly a client's input cap was most likely
 	 * cut short on its way here: say so, it is the useful answer. */
 	if (v == KZ_UNAUTHENTICATED && kz_is_truncation_length(req->token_len) &&

@@ -207,9 +207,11 @@ eddsa_verify(struct kz_key *key, const char *si, size_t si_len,
 	return ok ? KZ_OK : KZ_UNAUTHENTICATED;
 }
 
-kz_verdict
-kz_jwt_verify_sig(struct kz_key *key, unsigned alg, const char *si,
-    size_t si_len, const unsigned char *sig, size_t sig_len)
+/* si_sha256, when not NULL, is the SHA-256 of si (kz_token_digest): a
+ * SHA-256 algorithm uses it instead of hashing si again. */
+static kz_verdict
+verify_sig(struct kz_key *key, unsigned alg, const char *si, size_t si_len,
+    const unsigned char *si_sha256, const unsigned char *sig, size_t sig_len)
 {
 	unsigned char md[EVP_MAX_MD_SIZE], *der = NULL;
 	unsigned int mdlen = 0;
@@ -241,8 +243,12 @@ kz_jwt_verify_sig(struct kz_key *key, unsigned alg, const char *si,
 		sig = der;
 		sig_len = (size_t)derlen;
 	}
+	if (si_sha256 != NULL && (alg & SHA256_ALGS)) {
+		memcpy(md, si_sha256, 32);
+		mdlen = 32;
+	}
 	if ((c = verify_ctx(key, alg)) == NULL ||
-	    digest(key, alg, si, si_len, md, &mdlen) != 0) {
+	    (mdlen == 0 && digest(key, alg, si, si_len, md, &mdlen) != 0)) {
 		OPENSSL_free(der);
 		return KZ_ERROR;
 	}
@@ -251,17 +257,40 @@ kz_jwt_verify_sig(struct kz_key *key, unsigned alg, const char *si,
 	return ok ? KZ_OK : KZ_UNAUTHENTICATED;
 }
 
+kz_verdict
+kz_jwt_verify_sig(struct kz_key *key, unsigned alg, const char *si,
+    size_t si_len, const unsigned char *sig, size_t sig_len)
+{
+	return verify_sig(key, alg, si, si_len, NULL, sig, sig_len);
+}
+
+/* A segment decoded into buf when it fits (cap bytes), else on the heap:
+ * the common token needs no allocation.  Returns buf, a heap copy to
+ * free, or NULL when not base64url. */
+static unsigned char *
+decode_segment(const char *seg, size_t len, unsigned char *buf, size_t cap,
+    size_t *outlen)
+{
+	unsigned char *heap;
+
+	if (len / 4 * 3 + 3 <= cap)
+		return kz_b64url_decode_to(seg, len, buf, cap, outlen) == 0 ?
+		    buf : NULL;
+	return kz_b64url_decode(seg, len, &heap, outlen) == 0 ? heap : NULL;
+}
+
 static json_t *
 decode_json_segment(const char *seg, size_t len)
 {
-	unsigned char *raw;
+	unsigned char buf[2048], *raw;
 	size_t rawlen;
 	json_t *j;
 
-	if (kz_b64url_decode(seg, len, &raw, &rawlen) != 0)
+	if ((raw = decode_segment(seg, len, buf, sizeof(buf), &rawlen)) == NULL)
 		return NULL;
 	j = kz_json_parse((char *)raw, rawlen);
-	free(raw);
+	if (raw != buf)
+		free(raw);
 	if (!json_is_object(j)) {
 		json_decref(j);
 		return NULL;
@@ -347,7 +376,7 @@ kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p, const char *tok,
 	const char *d1 = memchr(tok, '.', len);
 	const char *d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok));
 	json_t *hdr = NULL, *claims = NULL;
-	unsigned char *sig = NULL;
+	unsigned char sigbuf[1040], *sig = NULL;	/* RSA-8192 fits */
 	size_t siglen = 0;
 	struct kz_key hkey = { 0 };
 	struct kz_key *key;
@@ -407,13 +436,15 @@ kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p, const char *tok,
 		    kid ? kid : "(none)");
 		goto out;
 	}
-	if (kz_b64url_decode(d2 + 1, len - (size_t)(d2 + 1 - tok), &sig,
-	    &siglen) != 0) {
+	if ((sig = decode_segment(d2 + 1, len - (size_t)(d2 + 1 - tok), sigbuf,
+	    sizeof(sigbuf), &siglen)) == NULL) {
 		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "signature is not base64url");
 		goto out;
 	}
-	v = kz_jwt_verify_sig(key, alg, tok, (size_t)(d2 - tok), sig, siglen);
+	/* kz_decide hashed this token's signing input already */
+	v = verify_sig(key, alg, tok, (size_t)(d2 - tok), ctx->si.tok == tok &&
+	    ctx->si.len == (size_t)(d2 - tok) ? ctx->si.md : NULL, sig, siglen);
 	if (v != KZ_OK) {
 		v = kz_set(res, v, v == KZ_ERROR ? KZ_R_INTERNAL :
 		    KZ_R_BAD_SIGNATURE, "signature does not verify with key %s",
@@ -441,7 +472,8 @@ kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p, const char *tok,
 out:
 	json_decref(hdr);
 	json_decref(claims);
-	free(sig);
+	if (sig != sigbuf)
+		free(sig);
 	kz_key_clear(&hkey);
 	return v;
 }

@@ -6,48 +6,84 @@
 
 #include "internal.h"
 
-/* RFC 6750 b64token characters are 1, the JWT separator 2: a table, as
- * every byte of every token passes here. */
+/*
+ * One table, one pass: every byte of every token passes here, so the
+ * shape and the "plainly not a token" test are read off a single AND of
+ * byte classes instead of a pass each (NUL, each segment, the whole).
+ *   B64URL    base64url (A-Z a-z 0-9 - _), or the JWT separator '.'
+ *   B64TOKEN  RFC 6750 b64token (those, ~ + / =), or '.'
+ * NUL and every other byte are neither.  Where the dots are, memchr says.
+ */
+enum { B64URL = 1, B64TOKEN = 2 };
+
 static const unsigned char token_class[256] = {
-	['A' ... 'Z'] = 1, ['a' ... 'z'] = 1, ['0' ... '9'] = 1,
-	['-'] = 1, ['_'] = 1, ['~'] = 1, ['+'] = 1, ['/'] = 1, ['='] = 1,
-	['.'] = 2,
+	['A' ... 'Z'] = B64URL | B64TOKEN, ['a' ... 'z'] = B64URL | B64TOKEN,
+	['0' ... '9'] = B64URL | B64TOKEN, ['-'] = B64URL | B64TOKEN,
+	['_'] = B64URL | B64TOKEN, ['.'] = B64URL | B64TOKEN,
+	['~'] = B64TOKEN, ['+'] = B64TOKEN, ['/'] = B64TOKEN, ['='] = B64TOKEN,
 };
 
-static inline bool
-token_char(unsigned char c, bool dot)
+/* The AND of the classes of all bytes, eight at a time. */
+static unsigned
+classes(const unsigned char *s, size_t n)
 {
-	return token_class[c] == 1 || (dot && token_class[c] == 2);
+	unsigned a = B64URL | B64TOKEN, b = a;
+	size_t i = 0;
+
+	for (; i + 8 <= n; i += 8) {
+		a &= token_class[s[i]] & token_class[s[i + 1]] &
+		    token_class[s[i + 2]] & token_class[s[i + 3]];
+		b &= token_class[s[i + 4]] & token_class[s[i + 5]] &
+		    token_class[s[i + 6]] & token_class[s[i + 7]];
+	}
+	for (; i < n; i++)
+		a &= token_class[s[i]];
+	return a & b;
+}
+
+/* A JWS segment: not empty, and not a lone sextet at its end. */
+static bool
+segment_len_ok(size_t n)
+{
+	return n != 0 && n % 4 != 1;
+}
+
+static kz_shape
+shape_of(const char *tok, size_t len, unsigned cls)
+{
+	const char *d1, *d2;
+
+	if (tok == NULL || len == 0)
+		return KZ_SHAPE_MALFORMED;
+	if ((d1 = memchr(tok, '.', len)) == NULL) {
+		/* Opaque: RFC 6750 b64token characters, no NUL.  No provider
+		 * issues opaque tokens this short (a UUID is 36); refusing
+		 * them keeps a password typed at the token prompt from being
+		 * sent to the provider. */
+		return (cls & B64TOKEN) && len >= 32 ? KZ_SHAPE_OPAQUE :
+		    KZ_SHAPE_MALFORMED;
+	}
+	/* JWT: every byte but the two dots base64url (so no NUL, no
+	 * padding), three segments of a length base64url can have. */
+	if (!(cls & B64URL))
+		return KZ_SHAPE_MALFORMED;
+	d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok));
+	if (d2 == NULL || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)))
+		return KZ_SHAPE_MALFORMED;
+	if (!segment_len_ok((size_t)(d1 - tok)) ||
+	    !segment_len_ok((size_t)(d2 - d1 - 1)) ||
+	    !segment_len_ok(len - (size_t)(d2 + 1 - tok)))
+		return KZ_SHAPE_MALFORMED;
+	return KZ_SHAPE_JWT;
 }
 
 kz_shape
 kz_token_shape(const char *tok, size_t len, size_t max_len)
 {
-	const char *d1, *d2;
-
-	if (len > max_len)
+	if (len > max_len)	/* the cap before anything looks inside */
 		return KZ_SHAPE_TOO_LONG;
-	if (tok == NULL || len == 0 || memchr(tok, '\0', len) != NULL)
-		return KZ_SHAPE_MALFORMED;
-	d1 = memchr(tok, '.', len);
-	if (d1 == NULL) {
-		/* Opaque: RFC 6750 b64token characters, no padding inside. */
-		for (size_t i = 0; i < len; i++)
-			if (!token_char((unsigned char)tok[i], false))
-				return KZ_SHAPE_MALFORMED;
-		/* No provider issues opaque tokens this short (a UUID is
-		 * 36); refusing them keeps a password typed at the token
-		 * prompt from being sent to the provider. */
-		return len >= 32 ? KZ_SHAPE_OPAQUE : KZ_SHAPE_MALFORMED;
-	}
-	d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok));
-	if (d2 == NULL || memchr(d2 + 1, '.', len - (size_t)(d2 + 1 - tok)))
-		return KZ_SHAPE_MALFORMED;
-	if (!kz_b64url_segment_ok(tok, (size_t)(d1 - tok)) ||
-	    !kz_b64url_segment_ok(d1 + 1, (size_t)(d2 - d1 - 1)) ||
-	    !kz_b64url_segment_ok(d2 + 1, len - (size_t)(d2 + 1 - tok)))
-		return KZ_SHAPE_MALFORMED;
-	return KZ_SHAPE_JWT;
+	return shape_of(tok, len, tok ? classes((const unsigned char *)tok,
+	    len) : 0);
 }
 
 int
@@ -67,8 +103,18 @@ kz_is_plainly_not_token(const char *s, size_t len)
 {
 	if (s == NULL || len < 32)
 		return 1;
-	for (size_t i = 0; i < len; i++)
-		if (!token_char((unsigned char)s[i], true))
-			return 1;
-	return 0;
+	return !(classes((const unsigned char *)s, len) & B64TOKEN);
+}
+
+/* Both of the above from one pass over the token (kz_decide): the cap
+ * still decides first, plainly_not is for every length. */
+kz_shape
+kz_token_scan(const char *tok, size_t len, size_t max_len, int *plainly_not)
+{
+	unsigned cls = tok ? classes((const unsigned char *)tok, len) : 0;
+
+	*plainly_not = tok == NULL || len < 32 || !(cls & B64TOKEN);
+	if (len > max_len)
+		return KZ_SHAPE_TOO_LONG;
+	return shape_of(tok, len, cls);
 }
