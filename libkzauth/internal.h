@@ -162,6 +162,8 @@ struct kz_ctx {
 	int64_t (*now)(void);		/* wall clock, seconds; tests may swap it */
 	int logfd;			/* connected /dev/log socket, or -1 */
 	int64_t log_retry;		/* second of the last failed connect */
+	int64_t log_stamp_at;		/* the second log_stamp was made for */
+	char log_stamp[32];		/* syslog time stamp of that second */
 	struct kz_denylist *deny;	/* parsed denylist and its file identity */
 	bool deny_checked;		/* its file was looked at this decision */
 	struct {			/* set by kz_bind_user only */
