@@ -171,9 +171,18 @@ kz_debug(kz_ctx *ctx, const char *fmt, ...)
  * (the audit line's values) space and '"' become '?' too and nothing
  * becomes "-".  out may be in: each byte is read before it is written.
  */
+/* What each byte may stay as: in a line (printable ASCII), in a word
+ * (printable ASCII but space and '"'). */
+enum { IN_LINE = 1, IN_WORD = 2 };
+static const unsigned char keep_class[256] = {
+	[0x20] = IN_LINE, [0x21] = IN_LINE | IN_WORD, [0x22] = IN_LINE,
+	[0x23 ... 0x7e] = IN_LINE | IN_WORD,
+};
+
 char *
 kz_sanitize(char *out, size_t outlen, const char *in, int word)
 {
+	unsigned char want = word ? IN_WORD : IN_LINE;
 	size_t o = 0;
 
 	if (outlen == 0)
@@ -182,10 +191,8 @@ kz_sanitize(char *out, size_t outlen, const char *in, int word)
 		in = word ? "-" : "";
 	for (; *in && o + 1 < outlen; in++) {
 		unsigned char c = (unsigned char)*in;
-		bool keep = word ? c > 0x20 && c < 0x7f && c != '"' :
-		    c >= 0x20 && c < 0x7f;
 
-		out[o++] = keep ? (char)c : '?';
+		out[o++] = (keep_class[c] & want) ? (char)c : '?';
 	}
 	out[o] = '\0';
 	if (word && o == 0 && outlen > 1) {

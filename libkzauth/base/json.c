@@ -153,6 +153,11 @@ unicode_escape(struct rd *r, unsigned char *o, size_t *olen)
 	return 0;
 }
 
+/* Printable ASCII but '"' and '\\': what a string holds as it is. */
+static const unsigned char plain[256] = {
+	[0x20 ... 0x21] = 1, [0x23 ... 0x5b] = 1, [0x5d ... 0x7f] = 1,
+};
+
 /*
  * A string, r->p just past its opening quote.  Without escapes the bytes
  * are used where they lie; with escapes they are decoded into *buf (never
@@ -166,8 +171,19 @@ string(struct rd *r, const char **out, char **buf)
 	size_t n = 0, k;
 
 	*buf = NULL;
-	while (r->p < r->end && *r->p != '"') {
-		unsigned char c = *r->p;
+	while (r->p < r->end) {
+		unsigned char c;
+
+		/* Until the first escape the bytes stay where they lie: skip
+		 * the plain ASCII of a run with one table lookup a byte. */
+		if (o == NULL) {
+			while (r->p < r->end && plain[*r->p])
+				r->p++;
+			if (r->p == r->end)
+				break;
+		}
+		if ((c = *r->p) == '"')
+			break;
 
 		if (c >= 0x20 && c < 0x80 && c != '\\') {	/* plain ASCII */
 			if (o != NULL)
@@ -281,6 +297,7 @@ object(struct rd *r)
 	const char *key;
 	char *kbuf;
 	ssize_t klen;
+	size_t n;
 
 	if (obj == NULL)
 		return NULL;
@@ -295,13 +312,15 @@ object(struct rd *r)
 			goto bad;
 		skip_ws(r);
 		if (r->p == r->end || *r->p++ != ':' ||
-		    json_object_getn(obj, key, (size_t)klen) != NULL ||
 		    (v = value(r)) == NULL) {
 			free(kbuf);
 			goto bad;
 		}
+		/* A duplicate name replaces its member, so the object does
+		 * not grow: one hash of the name instead of a lookup first. */
+		n = json_object_size(obj);
 		if (json_object_setn_new_nocheck(obj, key, (size_t)klen,
-		    v) != 0) {
+		    v) != 0 || json_object_size(obj) != n + 1) {
 			free(kbuf);
 			goto bad;
 		}
