@@ -474,6 +474,7 @@ out:
 	json_decref(claims);
 	if (sig != sigbuf)
 		free(sig);
-	kz_key_clear(&hkey);
+	if (hkey.family != 0 || hkey.secret != NULL)	/* HMAC only */
+		kz_key_clear(&hkey);
 	return v;
 }
