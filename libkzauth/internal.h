@@ -251,6 +251,10 @@ KZ_HIDDEN json_t *kz_json_load(const char *buf, size_t len);
 /* Percent-encodes in (RFC 3986 unreserved kept) into out, which has room
  * for 3 * strlen(in) + 1 bytes. */
 KZ_HIDDEN void kz_url_escape(char *out, const char *in);
+/* "", "." and "..": no ID a server hands out may be one, because as a
+ * path segment it names a parent or the collection itself (curl removes
+ * dot segments before sending, escaped or not). */
+KZ_HIDDEN bool kz_is_dot_segment(const char *s);
 
 /* ---- base64url (b64.c) ---- */
 
@@ -606,6 +610,7 @@ struct kz_dir {
 	size_t nusers;
 	struct kz_dir_group *groups;
 	size_t ngroups;
+	struct kz_strv missing;		/* [nss] groups the directory lacks */
 	size_t requests, not_modified;	/* what reading it cost */
 	uint64_t bytes;
 };

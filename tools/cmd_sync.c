@@ -8,6 +8,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kztoken.h"
 
@@ -44,8 +45,9 @@ cmd_sync(int argc, char **argv, const char *config)
 		fprintf(stderr, "kztoken sync: left out %s\n",
 		    tool_clean(rep.refused[i]));
 	if (v != KZ_OK)
-		fprintf(stderr, "kztoken sync: %s (the database is unchanged)\n",
-		    tool_clean(res.detail));
+		fprintf(stderr, "kztoken sync: %s%s\n", tool_clean(res.detail),
+		    strstr(res.detail, "database") ? "" :
+		    " (the database is unchanged)");
 	else if (rep.skipped)
 		printf("%s: %s\n", rep.db, tool_clean(res.detail));
 	else

@@ -224,6 +224,12 @@ kz_url_escape(char *out, const char *in)
 	*out = '\0';
 }
 
+bool
+kz_is_dot_segment(const char *s)
+{
+	return s[0] == '\0' || strcmp(s, ".") == 0 || strcmp(s, "..") == 0;
+}
+
 int
 kz_form_add(char **buf, size_t *len, const char *key, const char *val)
 {
@@ -437,9 +443,12 @@ kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
 	if (rc != CURLE_OK) {
 		resp->fail = map_curl_error(rc, sink.overflow ||
 		    rc == CURLE_FILESIZE_EXCEEDED);
-		snprintf(resp->err, sizeof(resp->err), "%s",
-		    sink.overflow || rc == CURLE_FILESIZE_EXCEEDED ?
-		    "answer larger than 1 MiB" : h->easy_strerror(rc));
+		if (sink.overflow || rc == CURLE_FILESIZE_EXCEEDED)
+			snprintf(resp->err, sizeof(resp->err), "answer larger "
+			    "than %zu KiB", sink.max / 1024);
+		else
+			snprintf(resp->err, sizeof(resp->err), "%s",
+			    h->easy_strerror(rc));
 		resp->cut_status = resp->status;	/* body: what arrived */
 		resp->status = 0;
 		return -1;

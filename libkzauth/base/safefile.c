@@ -180,6 +180,11 @@ kz_atomic_begin(struct kz_atomic *tx, const char *path, mode_t mode,
 	}
 	tx->fd = open(tx->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
 	    O_CLOEXEC, mode);
+	/* Our PID in the name: one left there was a killed process's whose
+	 * PID we now have, and would make every later write fail. */
+	if (tx->fd < 0 && errno == EEXIST && unlink(tx->tmp) == 0)
+		tx->fd = open(tx->tmp, O_WRONLY | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, mode);
 	if (tx->fd < 0) {
 		snprintf(err, errlen, "%s: %s", tx->tmp, strerror(errno));
 		return -1;

@@ -146,11 +146,13 @@ kz_dir_get_json(struct kz_dir_fetch *f, const char *url, json_t **out,
 	hdrs[hdrs[1] ? 2 : 1] = inm;
 	for (;;) {
 		if (f->at == NULL && (v = kz_dir_token(f, false, res)) != KZ_OK)
-			return v;
+			goto out;
 		if (asprintf(&auth, f->kaizala ? "accessToken: %s" :
-		    "Authorization: Bearer %s", f->at) < 0)
-			return kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
-			    "out of memory");
+		    "Authorization: Bearer %s", f->at) < 0) {
+			auth = NULL;
+			v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+			goto out;
+		}
 		hdrs[0] = auth;
 		req.headers = hdrs;
 		kz_deadline_start(f->ctx);	/* each request its timeout */
@@ -158,11 +160,15 @@ kz_dir_get_json(struct kz_dir_fetch *f, const char *url, json_t **out,
 		rc = f->kaizala ? kz_http_do_moved(f->ctx, f->p, &req, f->base,
 		    "the Kaizala API", &r) : kz_http_do(f->ctx, &req, &r);
 		if (rc != 0) {
-			v = kz_http_failure(&r, res, "directory");
+			/* name the place: "Couldn't connect" alone leaves the
+			 * admin guessing which of the URLs it was */
+			char what[300];
+
+			snprintf(what, sizeof(what), "directory %.250s", url);
+			v = kz_http_failure(&r, res, what);
 			kz_http_resp_free(&r);
 			kz_free_secret(auth);
-			free(inm);
-			return v;
+			goto out;
 		}
 		kz_free_secret(auth);
 		auth = NULL;
@@ -172,12 +178,11 @@ kz_dir_get_json(struct kz_dir_fetch *f, const char *url, json_t **out,
 		/* the directory refused the token: mint a fresh one, once */
 		kz_http_resp_free(&r);
 		f->refreshed = true;
-		if ((v = kz_dir_token(f, true, res)) != KZ_OK) {
-			free(inm);
-			return v;
-		}
+		if ((v = kz_dir_token(f, true, res)) != KZ_OK)
+			goto out;
 	}
 	free(inm);
+	inm = NULL;
 	switch (r.status) {
 	case 200:
 		if ((*out = kz_json_parse_max(r.body, r.body_len,
@@ -223,6 +228,8 @@ kz_dir_get_json(struct kz_dir_fetch *f, const char *url, json_t **out,
 		break;
 	}
 	kz_http_resp_free(&r);
+out:
+	free(inm);
 	return v;
 }
 
@@ -310,7 +317,7 @@ add_group(struct kz_dir_fetch *f, json_t *g, void *arg)
 		const char *type = kz_json_str(m, "type");
 
 		/* nested groups are not expanded: only direct members */
-		if (val == NULL || *val == '\0' ||
+		if (val == NULL || kz_is_dot_segment(val) ||
 		    (type != NULL && strcmp(type, "User") != 0))
 			continue;
 		if (kz_strv_push_big(&ng->members, val, strlen(val)) != 0)
@@ -327,6 +334,8 @@ cmp_str(const void *a, const void *b)
 
 struct wanted {
 	struct kz_strv ids;	/* sorted, unique */
+	bool *seen;		/* per id: a user already taken */
+	const char *asked;	/* GET /Users/{asked}: the answer must be it */
 };
 
 static int
@@ -339,10 +348,23 @@ add_user(struct kz_dir_fetch *f, json_t *u, void *arg)
 	json_t *act = json_object_get(u, "active");
 	struct kz_dir *d = f->dir;
 	struct kz_dir_user *nu;
+	char **at;
 
 	if (id == NULL || name == NULL || *name == '\0' ||
-	    bsearch(&id, w->ids.v, w->ids.n, sizeof(char *), cmp_str) == NULL)
+	    (w->asked != NULL && strcmp(id, w->asked) != 0) ||
+	    (at = bsearch(&id, w->ids.v, w->ids.n, sizeof(char *),
+	    cmp_str)) == NULL)
 		return 0;
+	/* Offset paging overlaps when the directory changes between pages:
+	 * the same user twice is one user, not a collision with itself.
+	 * (The same id under another name stays a collision: both out.) */
+	if (w->seen[at - w->ids.v]) {
+		for (size_t i = d->nusers; i-- > 0; )
+			if (strcmp(d->users[i].id, id) == 0 &&
+			    strcmp(d->users[i].username, name) == 0)
+				return 0;
+	}
+	w->seen[at - w->ids.v] = true;
 	if (disp == NULL)
 		disp = kz_json_str(json_object_get(u, "name"), "formatted");
 	if ((nu = realloc(d->users, (d->nusers + 1) * sizeof(*nu))) == NULL)
@@ -387,10 +409,17 @@ fetch_groups(struct kz_dir_fetch *f, const char *url, kz_result *res)
 		if (base == NULL)
 			return kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
 			    "out of memory");
+		k = f->dir->ngroups;
 		v = list_all(f, base, add_group, (void *)g, res);
 		free(base);
 		if (v != KZ_OK)
 			return v;
+		/* reported, never kept: a group deleted in the directory
+		 * must take its members' membership with it */
+		if (f->dir->ngroups == k &&
+		    kz_strv_push_big(&f->dir->missing, g, strlen(g)) != 0)
+			return kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
+			    "out of memory");
 	}
 	return KZ_OK;
 }
@@ -421,6 +450,10 @@ fetch_users(struct kz_dir_fetch *f, const char *url, kz_result *res)
 		w.ids.v[j++] = w.ids.v[i];
 	}
 	w.ids.n = j;
+	if ((w.seen = calloc(w.ids.n + 1, sizeof(bool))) == NULL) {
+		kz_strv_free(&w.ids);
+		return kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	}
 	if (w.ids.n > DIR_FEW_MEMBERS) {
 		char *base = NULL;
 
@@ -429,6 +462,7 @@ fetch_users(struct kz_dir_fetch *f, const char *url, kz_result *res)
 		else
 			v = list_all(f, base, add_user, &w, res);
 		free(base);
+		free(w.seen);
 		kz_strv_free(&w.ids);
 		return v;
 	}
@@ -451,10 +485,14 @@ fetch_users(struct kz_dir_fetch *f, const char *url, kz_result *res)
 		/* 404: deleted since the group was read; simply not a user */
 		v = kz_dir_get_json(f, u, &o, res);
 		free(u);
+		/* the answer to /Users/A counts only as A */
+		w.asked = w.ids.v[i];
 		if (v == KZ_OK && o != NULL && add_user(f, o, &w) != 0)
 			v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+		w.asked = NULL;
 		json_decref(o);
 	}
+	free(w.seen);
 	kz_strv_free(&w.ids);
 	return v;
 }
@@ -523,5 +561,6 @@ kz_dir_free(struct kz_dir *d)
 	}
 	free(d->users);
 	free(d->groups);
+	kz_strv_free(&d->missing);
 	memset(d, 0, sizeof(*d));
 }

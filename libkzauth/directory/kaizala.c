@@ -48,7 +48,8 @@ id_of(json_t *o, const char *key)
 	const char *s = json_string_value(v);
 	size_t n = s ? strlen(s) : 0;
 
-	if (n == 0 || n > KZ_ID_MAX || n != json_string_length(v))
+	if (n == 0 || n > KZ_ID_MAX || n != json_string_length(v) ||
+	    kz_is_dot_segment(s))
 		return NULL;
 	for (size_t i = 0; i < n; i++)
 		if (s[i] <= 0x20 || s[i] >= 0x7f)
@@ -128,14 +129,35 @@ push_group(struct kz_dir *d, const char *id, const char *name)
 	return g->id && g->name ? 0 : -1;
 }
 
-/* The configured entry as a groupId; else every group of that name. */
+/*
+ * The configured entry "LOCAL=groupId": that group, named LOCAL here
+ * whatever the directory calls it; else a groupId (named as the
+ * directory names it); else every group of that groupName.  Only the
+ * first form keeps the local name out of the hands of whoever may
+ * rename the group in Kaizala (a rename to "docker" would otherwise
+ * hand out a name a later package install trusts).
+ */
 static int
 pick(struct kz_dir_fetch *f, json_t *list, const char *want)
 {
+	const char *eq = strchr(want, '=');
 	int found = 0;
 	size_t i;
 	json_t *g;
 
+	if (eq != NULL) {
+		char local[KZ_ID_MAX + 1];
+
+		if (eq == want || (size_t)(eq - want) > KZ_ID_MAX)
+			return 0;
+		memcpy(local, want, (size_t)(eq - want));
+		local[eq - want] = '\0';
+		json_array_foreach(list, i, g)
+			if (strcmp(id_of(g, "groupId"), eq + 1) == 0)
+				return push_group(f->dir, eq + 1, local) == 0 ?
+				    1 : -1;
+		return 0;
+	}
 	json_array_foreach(list, i, g)
 		if (strcmp(id_of(g, "groupId"), want) == 0)
 			return push_group(f->dir, want,
@@ -186,10 +208,12 @@ fetch_groups(struct kz_dir_fetch *f, const char *base, kz_result *res)
 			return kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
 			    "out of memory");
 		}
-		if (got == 0)
-			kz_log(f->ctx, LOG_WARNING, "sync: group %s is not "
-			    "among the groups enrollment %s sees; left out",
-			    want->v[i], f->enrollment);
+		if (got == 0 && kz_strv_push_big(&f->dir->missing,
+		    want->v[i], strlen(want->v[i])) != 0) {
+			json_decref(o);
+			return kz_set(res, KZ_ERROR, KZ_R_INTERNAL,
+			    "out of memory");
+		}
 	}
 	json_decref(o);
 	return KZ_OK;

@@ -138,10 +138,41 @@ static int
 refuse(struct kz_strv *refused, const char *kind, const char *name,
     const char *why)
 {
-	char line[600];
+	char line[600], clean[300];
 
-	snprintf(line, sizeof(line), "%s %s: %s", kind, name, why);
+	/* the name is the directory's: it goes to a log, a terminal and the
+	 * refused file, one line each, so no control byte survives */
+	kz_sanitize(clean, sizeof(clean), name, 0);
+	snprintf(line, sizeof(line), "%s %s: %s", kind, clean, why);
 	return kz_strv_push_big(refused, line, strlen(line));
+}
+
+#define GECOS_MAX 255
+
+/* The directory's display name as a passwd gecos field: a ':' or a
+ * newline would forge fields or lines for whoever rebuilds passwd lines
+ * from getpwnam, and ',' separates gecos' own subfields. */
+static char *
+gecos_of(const char *disp)
+{
+	size_t n = disp ? strlen(disp) : 0;
+	char *out;
+
+	if (n > GECOS_MAX) {
+		n = GECOS_MAX;
+		while (n > 0 && ((unsigned char)disp[n] & 0xc0) == 0x80)
+			n--;	/* not inside a UTF-8 sequence */
+	}
+	if ((out = malloc(n + 1)) == NULL)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)disp[i];
+
+		out[i] = c < 0x20 || c == 0x7f || c == ':' || c == ',' ?
+		    ' ' : (char)c;
+	}
+	out[n] = '\0';
+	return out;
 }
 
 /* Marks every claim that shares a key with another; by = name or id. */
@@ -273,6 +304,9 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 		kz_result_clear(&mr);
 		goto done;
 	}
+	for (size_t i = 0; i < dir->missing.n; i++)
+		refuse(refused, "group", dir->missing.v[i], "not found in the "
+		    "directory (its members lose it; check [nss] groups)");
 	/* users: the name PAM would bind; inactive and non-members out */
 	for (size_t i = 0; i < nu; i++) {
 		const struct kz_dir_user *u = &dir->users[i];
@@ -288,10 +322,16 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 			continue;
 		}
 		kz_result_clear(&r);
-		if (kzdb_reserved_name(names[i]) || is_local(local, names[i],
-		    id)) {
+		if (kzdb_reserved_name(names[i])) {
+			/* an unmapped phone number lands here, not a local name */
+			refuse(refused, "user", names[i], "maps to nothing usable "
+			    "(a number, a system name, '@', or longer than 32; "
+			    "list it in user_map_file)");
+			continue;
+		}
+		if (is_local(local, names[i], id)) {
 			refuse(refused, "user", names[i], "the name or the ID "
-			    "of a local or system account");
+			    "of a local account");
 			continue;
 		}
 		cl[nc_++] = (struct claim){ names[i], id, i, false };
@@ -331,7 +371,7 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 			continue;
 		o = &out->users[out->nusers++];
 		o->name = strdup(names[i]);
-		o->gecos = strdup(u->display ? u->display : "");
+		o->gecos = gecos_of(u->display);
 		o->dir = home_of(nc->home, names[i]);
 		o->shell = strdup(nc->shell);
 		o->uid = o->gid = kz_nss_id(issuer, "user", u->id, min, max);

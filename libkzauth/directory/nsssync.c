@@ -4,7 +4,10 @@
  * previous database in place: a directory that cannot be read must not
  * make every directory user vanish from the hosts.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,9 +23,46 @@ static bool
 due(kz_ctx *ctx, const char *db)
 {
 	struct stat st;
+	int64_t age;
 
-	return stat(db, &st) != 0 ||
-	    kz_now(ctx) - (int64_t)st.st_mtime >= ctx->cfg->nss.sync_interval;
+	if (stat(db, &st) != 0)
+		return true;
+	/* A database from the future (the clock was ahead once, or jumped
+	 * back) is due now: waiting for the clock to catch up would keep
+	 * removed users and members for as long as the jump. */
+	age = kz_now(ctx) - (int64_t)st.st_mtime;
+	return age < 0 || age >= ctx->cfg->nss.sync_interval;
+}
+
+/* Removes the temp files of writers that died (kill -9, power loss):
+ * each may hold a whole database, and nothing else ever removes them. */
+static void
+sweep_stale(kz_ctx *ctx, const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return;
+	while ((e = readdir(d)) != NULL) {
+		const char *t = strstr(e->d_name, ".tmp.");
+		char *end;
+		long pid;
+
+		if (t == NULL || (strncmp(e->d_name, KZDB_FILE,
+		    strlen(KZDB_FILE)) != 0 && strncmp(e->d_name,
+		    REFUSED_FILE, strlen(REFUSED_FILE)) != 0))
+			continue;
+		errno = 0;
+		pid = strtol(t + 5, &end, 10);
+		if (errno != 0 || *end != '\0' || pid <= 0 || pid > INT32_MAX ||
+		    (kill((pid_t)pid, 0) == 0 || errno != ESRCH))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) == 0)
+			kz_log(ctx, LOG_NOTICE, "sync: removed %s/%s, left by "
+			    "a writer that died", dir, e->d_name);
+	}
+	closedir(d);
 }
 
 /* The provider whose issuer the IDs derive from: the enrollment's. */
@@ -108,6 +148,7 @@ kz_nss_sync(kz_ctx *ctx, const kz_sync_opts *opts, kz_sync_report *rep,
 		    "%s", nc->db_dir, strerror(errno));
 	if (kz_check_dir(nc->db_dir, false, err, sizeof(err)) != 0)
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "%s", err);
+	sweep_stale(ctx, nc->db_dir);
 	if (kz_local_load(&local, opts->passwd_file ? opts->passwd_file :
 	    "/etc/passwd", opts->group_file ? opts->group_file : "/etc/group",
 	    err, sizeof(err)) != 0)

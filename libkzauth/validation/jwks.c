@@ -351,21 +351,31 @@ kz_keys_load(kz_ctx *ctx, struct kz_provider *p, bool force, kz_result *res)
 static struct kz_key *
 find(struct kz_keyset *ks, const char *kid, unsigned family)
 {
-	struct kz_key *only = NULL;
+	struct kz_key *only = NULL, *other = NULL;
 	size_t n = 0;
 
 	for (size_t i = 0; ks && i < ks->nkeys; i++) {
 		struct kz_key *k = &ks->keys[i];
 
 		if (kid != NULL) {
-			if (k->kid != NULL && strcmp(k->kid, kid) == 0 &&
-			    kz_key_ready(k))
+			/* A kid names a key, but two families may share one
+			 * (an RSA and an EC key rotated under one name): the
+			 * one of the token's family wins.  Only one of another
+			 * family goes back, for the caller to refuse as such. */
+			if (k->kid == NULL || strcmp(k->kid, kid) != 0 ||
+			    !kz_key_ready(k))
+				continue;
+			if (k->family == family)
 				return k;
+			if (other == NULL)
+				other = k;
 		} else if (k->family == family && kz_key_ready(k)) {
 			only = k;
 			n++;
 		}
 	}
+	if (kid != NULL)
+		return other;
 	/* Without a kid, only an unambiguous key will do. */
 	return n == 1 ? only : NULL;
 }

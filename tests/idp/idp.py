@@ -1684,6 +1684,9 @@ def t_wazo(body):
 # If-None-Match with it answers 304.  POST /test/scim takes any of:
 #   {"reset": true}  {"page_max": N}  {"etags": false}
 #   {"user": {"userName": U, "id": I, "displayName": D, "active": B}}   (add or change)
+#   {"overlap": N}  every page after the first starts N items early (a directory that
+#       changed between pages); {"raw_member": {"group": G, "value": V}} adds a member
+#       value as is ("." ...); {"answer_as": {"id": A, "as": B}} GET /Users/A answers B
 #   {"delete_user": U}  {"group_id": {"name": G, "id": I}}
 #   {"generate": {"group": G, "n": N, "prefix": "user"}}              (bench: N members)
 #   {"total_extra": N}  lists claim N more totalResults than they have (a lying server)
@@ -1704,6 +1707,9 @@ class ScimDirectory:
         self.etags = True
         self.frozen = None        # a snapshot served as is while set
         self.total_extra = 0
+        self.overlap = 0          # each page after the first repeats this many
+        self.raw_members = {}     # group -> extra raw member values ("." ...)
+        self.answer_as = {}       # id -> the id whose record GET /Users/{id} answers
 
     @staticmethod
     def derived_id(kind, name):
@@ -1734,6 +1740,8 @@ class ScimDirectory:
                 members = [{"value": by_name[m], "display": m, "type": "User",
                             "$ref": "Users/" + by_name[m]}
                            for m in sorted(STATE.membership[g]) if m in by_name]
+                members += [{"value": v, "type": "User"}
+                            for v in self.raw_members.get(g, [])]
                 groups[gid] = {"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
                                "id": gid, "displayName": g, "members": members,
                                "meta": {"resourceType": "Group"}}
@@ -1758,6 +1766,13 @@ class ScimDirectory:
                 self.etags = bool(body["etags"])
             if "total_extra" in body:
                 self.total_extra = int(body["total_extra"])
+            if "overlap" in body:
+                self.overlap = max(0, int(body["overlap"]))
+            if body.get("raw_member"):
+                rm = body["raw_member"]
+                self.raw_members.setdefault(str(rm["group"]), []).append(str(rm["value"]))
+            if body.get("answer_as"):
+                self.answer_as[str(body["answer_as"]["id"])] = str(body["answer_as"]["as"])
             if body.get("user"):
                 u = body["user"]
                 name = str(u["userName"])
@@ -1831,7 +1846,10 @@ class ScimDirectory:
             return self.error(h, 404, "no such resource type")
         res, attr = table[parts[0]]
         if len(parts) == 2:
-            obj = res.get(urllib.parse.unquote(parts[1]))
+            want = urllib.parse.unquote(parts[1])
+            with self.lock:
+                want = self.answer_as.get(want, want) if parts[0] == "Users" else want
+            obj = res.get(want)
             if obj is None:
                 return self.error(h, 404, "no such resource")
             return self.answer(h, 200, obj, etags)
@@ -1848,9 +1866,10 @@ class ScimDirectory:
             count = max(0, int((h.query.get("count") or [str(page_max)])[0]))
         except ValueError:
             return self.error(h, 400, "bad startIndex or count", "invalidValue")
-        page = items[start - 1:start - 1 + min(count, page_max)]
         with self.lock:
-            extra = self.total_extra
+            extra, overlap = self.total_extra, self.overlap
+        first = start - 1 - (overlap if start > 1 else 0)
+        page = items[max(0, first):start - 1 + min(count, page_max)]
         self.answer(h, 200, {"schemas": ["urn:ietf:params:scim:api:messages:2.0:ListResponse"],
                              "totalResults": len(items) + extra, "startIndex": start,
                              "itemsPerPage": len(page), "Resources": page}, etags)

@@ -135,6 +135,7 @@ t_check "sync with an unmapped member exits 0" 0 "$rc"
 [[ $o == *"1 users, 2 groups, 1 left out"* ]] && t_pass "1 user, 1 left out" || t_fail "report" "$o"
 [[ $o == *"left out user $(mobile dave)"* ]] && t_pass "the unmapped member is reported" || t_fail "unmapped report" "$o"
 grep -q "left out user $(mobile dave)" "$work/log" && t_pass "and logged" || t_fail "not logged"
+[[ $o == *"left out user $(mobile dave): maps to nothing usable"* ]] && t_pass "as a name that maps to nothing usable, not as a local account" || t_fail "unmapped reason" "$o"
 t_check "what is served: alice alone" "alice" "$(ge passwd | cut -d: -f1 | tr '\n' ' ' | sed 's/ $//')"
 t_check "devs lists alice alone (bob not provisioned, dave unmapped)" alice "$(ge group devs | cut -d: -f4)"
 idp POST /test/membership '{"group":"devs","user":"dave","member":false}' >/dev/null
@@ -162,7 +163,8 @@ kconf "$work/c4" "$work/nss4" "groups = devs, no-such-group"
 kz sync --config "$work/c4/kztoken.conf"
 t_check "one configured group missing: sync exits 0" 0 "$rc"
 t_check "the other is served" "alice,bob" "$(KZTOKEN_NSS_DIR=$work/nss4 ge group devs | cut -d: -f4)"
-grep -q "group no-such-group is not among the groups enrollment dir sees" "$work/log" && t_pass "the missing group is logged" || t_fail "missing group log"
+[[ $o == *"left out group no-such-group: not found in the directory"* ]] && t_pass "the missing group is reported" || t_fail "missing group report" "$o"
+grep -q "left out group no-such-group: not found in the directory" "$work/log" && t_pass "and logged" || t_fail "missing group log"
 kz sync
 cp "$db/kztoken.db" "$work/db.2"
 kconf "$work/c5" "$db" "groups = no-such-group"
@@ -228,6 +230,36 @@ t_check "a stored endpointUrl on another host: sync exits 4" 4 "$rc"
 [[ $o == *"endpointUrl is on neither token_url's host nor one of allowed_hosts"* ]] && t_pass "and says why" || t_fail "foreign endpointUrl message" "$o"
 t_check "nothing was sent there" "" "$(seen)"
 cp "$work/dir.enr.good" "$work/store/dir.enr"
+
+# ---- review findings ----
+# "LOCAL=groupId": the local name is the config's, whatever Kaizala calls it
+idp POST /test/kaizala_dir '{"reset":true,"group":{"groupId":"0badc0de-0000-4000-8000-0000000000d0@1","groupName":"docker","members":["alice"]}}' >/dev/null
+kconf "$work/c8" "$work/nss8" "groups = ops-local=0badc0de-0000-4000-8000-0000000000d0@1"
+kz sync --config "$work/c8/kztoken.conf"
+t_check "groups = LOCAL=groupId: sync exits 0" 0 "$rc"
+t_check "the group is served under the configured name" alice "$(KZTOKEN_NSS_DIR=$work/nss8 ge group ops-local | cut -d: -f4)"
+KZTOKEN_NSS_DIR=$work/nss8 ge group docker >/dev/null; t_check "and not under the directory's name" 2 "$?"
+kconf "$work/c9" "$work/nss9" "groups = ops-local=0badc0de-ffff-4000-8000-0000000000d0@1"
+kz sync --config "$work/c9/kztoken.conf"
+t_check "LOCAL=groupId with no such group: none there, exit 3" 3 "$rc"
+
+# a groupId ".." would make {base}/v1/groups/../members a request for {base}/v1/members
+kz sync
+cp "$db/kztoken.db" "$work/db.3"
+idp POST /test/kaizala_dir '{"reset":true,"clear_seen":true,"group":{"groupId":"..","groupName":"devs2","members":["bob"]}}' >/dev/null
+kz sync
+t_check "a groupId of '..': sync exits 3" 3 "$rc"
+cmp -s "$db/kztoken.db" "$work/db.3" && t_pass "and the database is kept" || t_fail "database replaced"
+t_check "no request left /v1/groups" "" "$(seen | awk '$2 != "/kaizala/api/v1/groups"')"
+
+# a member name with control bytes: one clean line in the refused file
+idp POST /test/kaizala_dir '{"reset":true,"member":{"user":"bob","set":{"mobileNumber":"x\u001b]0;pwned\u0007\nuser root: forged"}}}' >/dev/null
+kz sync
+t_check "a member name with control bytes: sync exits 0" 0 "$rc"
+[ "$(wc -l < "$db/refused")" -eq 1 ] && t_pass "the refused file has one line for it" || t_fail "refused lines" "$(cat -v "$db/refused")"
+grep -q $'\x1b' "$db/refused" && t_fail "an escape byte reached the refused file" || t_pass "no escape byte in the refused file"
+idp POST /test/kaizala_dir '{"reset":true}' >/dev/null
+kz sync
 
 # ---- secrets ----
 at=$(sed -n 's/^access_token //p' "$work/store/dir.enr")

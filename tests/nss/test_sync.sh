@@ -201,6 +201,77 @@ ge passwd alice >/dev/null; t_check "a truncated database: getent finds nothing 
 cp "$work/db.good" "$db/kztoken.db"
 t_check "the good one again: alice resolves" alice "$(ge passwd alice | cut -d: -f1)"
 
+# ---- review findings: hostile or changing directories ----
+idp POST /test/scim '{"reset":true,"page_max":100}' >/dev/null
+kz sync
+# a display name with ':' and a newline must not forge passwd fields or lines
+idp POST /test/scim '{"user":{"userName":"alice","displayName":"x:0:0:pwn:/root:/bin/bash\nroot2:x:0:0:"}}' >/dev/null
+kz sync
+t_check "a hostile displayName: sync exits 0" 0 "$rc"
+t_check "gecos keeps no ':' or newline (7 fields, 1 line)" "1 7" \
+	"$(ge passwd alice | wc -l) $(ge passwd alice | awk -F: '{print NF}')"
+t_check "its bytes are blanked, not dropped" "x 0 0 pwn /root /bin/bash root2 x 0 0 " "$(ge passwd alice | cut -d: -f5)"
+idp POST /test/scim '{"reset":true}' >/dev/null
+
+# a configured group the directory lacks is reported, and its members lose it
+kz_write_config "$work/c5/kztoken.conf" "[nss]" "enrollment = dir" \
+	"directory_url = $KZ_IDP_URL/scim/v2" "groups = ops-admins, no-such-group" "db_dir = $work/nss5"
+cp "$work/c/store/dir.enr" "$work/c5/store/"
+kz sync --config "$work/c5/kztoken.conf"
+t_check "one configured group missing: sync exits 0" 0 "$rc"
+[[ $o == *"left out group no-such-group: not found in the directory"* ]] && t_pass "the missing group is reported on stderr" || t_fail "missing group report" "$o"
+grep -q "^group no-such-group: not found in the directory" "$work/nss5/refused" && t_pass "and kept in the refused file doctor reads" || t_fail "refused file" "$(cat "$work/nss5/refused")"
+kz doctor --config "$work/c5/kztoken.conf"
+[[ $o == *"no-such-group"* ]] && t_pass "doctor names it" || t_fail "doctor on a missing group" "$o"
+
+# pages that overlap (the directory changed between them): one user, not a collision
+idp POST /test/scim '{"page_max":7,"overlap":1,"generate":{"group":"nss-many","n":60,"prefix":"nssu"}}' >/dev/null
+rm -rf "$work/nss3"
+kz sync --config "$work/c3/kztoken.conf"
+t_check "overlapping pages: sync exits 0" 0 "$rc"
+[[ $o == *"60 users, 1 groups, 0 left out"* ]] && t_pass "all 60, none left out as a collision" || t_fail "overlap report" "$o"
+idp POST /test/scim '{"overlap":0,"page_max":100}' >/dev/null
+
+# member ids "." and ".." name no user (as a path they name the collection)
+idp POST /test/scim '{"raw_member":{"group":"ops-admins","value":".."}}' >/dev/null
+idp POST /test/scim '{"raw_member":{"group":"ops-admins","value":"."}}' >/dev/null
+idp POST /test/stats/reset '{}' >/dev/null
+kz sync
+t_check "dot member ids: sync exits 0" 0 "$rc"
+t_check "ops-admins still alice alone" alice "$(ge group ops-admins | cut -d: -f4)"
+paths=$(idp GET /test/stats | /usr/bin/python3 -c 'import json, sys; print(" ".join(sorted(json.load(sys.stdin)["paths"])))')
+[[ " $paths " == *" /scim/v2/Groups "* ]] && t_pass "(the request paths are recorded)" || t_fail "no SCIM paths in the stats" "$paths"
+[[ " $paths " != *" /scim/v2/ "* && " $paths " != *" /scim/v2 "* && " $paths " != *" /scim/v2/Users/ "* ]] && t_pass "no request for /Users/. or /Users/.." || t_fail "a dot segment reached the server" "$paths"
+idp POST /test/scim '{"reset":true}' >/dev/null
+
+# GET /Users/A answered with B's record counts as neither
+scim_id() { /usr/bin/python3 -c "import hashlib; print('u-' + hashlib.sha256(b'$1').hexdigest()[:16])"; }
+aid=$(scim_id alice) bid=$(scim_id bob)
+if [ -n "$aid" ] && [ -n "$bid" ]; then
+	idp POST /test/scim "{\"answer_as\":{\"id\":\"$aid\",\"as\":\"$bid\"}}" >/dev/null
+	kz sync
+	t_check "a /Users/{id} answer for another id: alice is not served" 2 "$(ge passwd alice >/dev/null; echo $?)"
+	idp POST /test/scim '{"reset":true}' >/dev/null
+else
+	t_fail "could not read the SCIM ids of alice and bob" "$aid $bid"
+fi
+
+# a database from the future (the clock was ahead) is due at once
+kz sync
+touch -d "2030-01-01" "$db/kztoken.db"
+kz sync --if-due
+[[ $o == *"2 users, 2 groups"* ]] && t_pass "--if-due syncs when the database is from the future" || t_fail "future database" "$o"
+kz sync --if-due
+[[ $o == *"not due"* ]] && t_pass "and then is not due again" || t_fail "if-due after" "$o"
+
+# a writer killed mid-write left its temp file: the next sync removes it
+dead=$(( $(cat /proc/sys/kernel/pid_max) - 1 ))
+kill -0 "$dead" 2>/dev/null && dead=$(( dead - 1 ))
+head -c 4096 /dev/zero > "$db/kztoken.db.tmp.$dead"
+kz sync
+t_check "sync after a killed writer exits 0" 0 "$rc"
+[ ! -e "$db/kztoken.db.tmp.$dead" ] && t_pass "the dead writer's temp file is gone" || t_fail "stale temp file kept"
+
 # ---- secrets ----
 at=$(sed -n 's/^access_token //p' "$work/c/store/dir.enr")
 if [ -n "$at" ] && ! grep -qF "$at" "$work/log" "$db"/* 2>/dev/null; then

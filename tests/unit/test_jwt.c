@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/hmac.h>
 #include <time.h>
@@ -585,6 +586,51 @@ pinned_jwks_file(void **state)
 	free(tok);
 }
 
+/* Two keys of different families under one kid: each token finds the
+ * key of its own family, whichever comes first in the set. */
+static void
+shared_kid_two_families(void **state)
+{
+	char path[512], extra[700], *doc;
+	json_t *jw, *keys, *k;
+	size_t i;
+	FILE *fp;
+	kz_ctx *c;
+	kz_result res;
+	char *rs, *es;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/jwks.json", kzt_idp_dir());
+	assert_non_null(jw = json_load_file(path, 0, NULL));
+	keys = json_object_get(jw, "keys");
+	json_array_foreach(keys, i, k)
+		json_object_set_new(k, "kid", json_string("shared"));
+	snprintf(path, sizeof(path), "/tmp/kz-test-jwt-shared-%d.jwks",
+	    (int)getpid());
+	assert_non_null(doc = json_dumps(jw, 0));
+	assert_non_null(fp = fopen(path, "w"));
+	fputs(doc, fp);
+	fclose(fp);
+	free(doc);
+	json_decref(jw);
+	chmod(path, 0644);
+	snprintf(extra, sizeof(extra), "jwks_file = %s\n"
+	    "introspection_url = https://127.0.0.1:1/none\n", path);
+	assert_non_null(c = kzt_ctx("jwt-shared-kid", extra));
+	rs = kzt_mint("{\"header\":{\"kid\":\"shared\"}}");
+	es = kzt_mint("{\"alg\":\"ES256\",\"header\":{\"kid\":\"shared\"}}");
+	kzt_decide(c, rs, "alice", NULL, &res);
+	assert_decision(&res, KZ_OK, KZ_R_NONE);
+	kz_result_clear(&res);
+	kzt_decide(c, es, "alice", NULL, &res);
+	assert_decision(&res, KZ_OK, KZ_R_NONE);
+	kz_result_clear(&res);
+	kz_ctx_close(c);
+	unlink(path);
+	free(rs);
+	free(es);
+}
+
 static void
 denylist(void **state)
 {
@@ -724,6 +770,7 @@ main(void)
 		cmocka_unit_test(hostile_claims_json),
 		cmocka_unit_test(cached_jwks_while_provider_down),
 		cmocka_unit_test(pinned_jwks_file),
+		cmocka_unit_test(shared_kid_two_families),
 		cmocka_unit_test(denylist),
 		cmocka_unit_test(no_token_in_logs),
 		cmocka_unit_test(pss_and_eddsa),
