@@ -26,6 +26,9 @@
 #define DIR_MAX_BODY (64u * 1024 * 1024)
 #define DIR_PAGE 500
 #define DIR_MAX_PAGES 100000
+/* All answers of one sync together: a hostile directory paging 64 MiB
+ * bodies must not be able to exhaust the host's memory. */
+#define DIR_MAX_TOTAL (1024ull * 1024 * 1024)
 #define DIR_FEW_MEMBERS 50	/* up to this many: one GET per user */
 #define DIR_CACHE "scim.cache"
 #define DIR_MAX_CACHE (256u * 1024 * 1024)
@@ -173,6 +176,13 @@ kz_dir_get_json(struct kz_dir_fetch *f, const char *url, json_t **out,
 		kz_free_secret(auth);
 		auth = NULL;
 		f->dir->bytes += r.body_len;
+		if (f->dir->bytes > DIR_MAX_TOTAL) {
+			kz_http_resp_free(&r);
+			v = kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR,
+			    "directory: its answers exceed %llu MiB in all",
+			    DIR_MAX_TOTAL / (1024 * 1024));
+			goto out;
+		}
 		if (r.status != 401 || f->refreshed)
 			break;
 		/* the directory refused the token: mint a fresh one, once */
