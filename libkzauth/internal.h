@@ -255,6 +255,9 @@ KZ_HIDDEN void kz_url_escape(char *out, const char *in);
  * path segment it names a parent or the collection itself (curl removes
  * dot segments before sending, escaped or not). */
 KZ_HIDDEN bool kz_is_dot_segment(const char *s);
+/* Whether nsswitch.conf text names source on database db's line. */
+KZ_HIDDEN bool kz_nsswitch_has(const char *text, const char *db,
+    const char *source);
 
 /* ---- base64url (b64.c) ---- */
 

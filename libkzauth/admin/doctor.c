@@ -243,26 +243,62 @@ check_pam(struct kz_doc *d)
 		    n == 1 ? "s" : "");
 }
 
+/*
+ * Whether the line of database db in nsswitch.conf text names source,
+ * read as glibc reads it: a line may be indented, "db:" may have blanks
+ * before its colon, sources end at white space, "[...]" are actions, and
+ * '#' starts a comment.
+ */
+bool
+kz_nsswitch_has(const char *text, const char *db, const char *source)
+{
+	size_t dl = strlen(db), sl = strlen(source);
+
+	for (const char *l = text; l != NULL && *l; ) {
+		const char *end = strchr(l, '\n'), *c = l;
+
+		if (end == NULL)
+			end = l + strlen(l);
+		c += strspn(c, " \t");
+		if ((size_t)(end - c) > dl && strncmp(c, db, dl) == 0) {
+			c += dl;
+			c += strspn(c, " \t");
+			if (c < end && *c == ':') {
+				for (c++; c < end && *c != '#'; ) {
+					size_t n;
+
+					c += strspn(c, " \t\r");
+					n = strcspn(c, " \t\r\n#");
+					if ((size_t)(end - c) < n)
+						n = (size_t)(end - c);
+					if (n == sl && strncmp(c, source, n) == 0)
+						return true;
+					if (n == 0)
+						break;
+					c += n;
+				}
+			}
+		}
+		l = *end ? end + 1 : NULL;
+	}
+	return false;
+}
+
 /* Whether passwd and group in nsswitch.conf name the module. */
 static void
 check_nsswitch(struct kz_doc *d)
 {
-	char err[256], *buf, *line, *save = NULL;
-	int found = 0;
+	char err[256], *buf;
 	size_t len;
 
 	if (kz_read_file("/etc/nsswitch.conf", 0, 65536, &buf, &len, err,
 	    sizeof(err)) != 0)
 		return;
-	for (line = strtok_r(buf, "\n", &save); line != NULL;
-	    line = strtok_r(NULL, "\n", &save))
-		if ((strncmp(line, "passwd:", 7) == 0 ||
-		    strncmp(line, "group:", 6) == 0) && strstr(line, " kztoken"))
-			found++;
-	free(buf);
-	if (found < 2)
+	if (!kz_nsswitch_has(buf, "passwd", "kztoken") ||
+	    !kz_nsswitch_has(buf, "group", "kztoken"))
 		kz_doc_report(d, 1, KZ_OK, "nss", "/etc/nsswitch.conf: add kztoken to "
 		    "the passwd and group lines (the package does)");
+	free(buf);
 }
 
 /* [nss]: the database kztoken sync wrote, its age, what it left out. */

@@ -18,6 +18,7 @@ Endpoints (client auth is HTTP Basic with host-fleet and the client_secret file)
   POST /introspect (RFC 7662), /revoke (RFC 7009), /token (refresh_token, client_credentials)
   GET  /tokeninfo (token in Authorization: Bearer, X-Auth-Token or accessToken)
   GET  /kaizala/token (headers applicationId, applicationSecret, refreshToken)
+  GET  /kaizala/api/v1/users/me (the Kaizala user of an accessToken: /tokeninfo's answer)
   GET  /kaizala/api/v1/groups, /kaizala/api/v1/groups/{groupId}/members (the Kaizala
        platform API, header accessToken; see the Kaizala directory block below)
   GET  /membership/{group}/{user} (Bearer = an access token of that group's chain)
@@ -827,6 +828,8 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
             return self.kaizala_token()
         if path.startswith("/scim/v2/") and get:
             return SCIM.handle(self, path)
+        if path in ("/kaizala/api/v1/users/me", "/kaizala/api2/v1/users/me") and get:
+            return self.tokeninfo()     # Kaizala's "who is this token": accessToken header
         if path.startswith(("/kaizala/api/v1/", "/kaizala/api2/v1/")) and get:
             return KAIZALA_DIR.handle(self, path)
         if path.startswith(("/membership/", "/membership2/")) and get:

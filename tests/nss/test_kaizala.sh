@@ -60,7 +60,7 @@ denylist_file = $d/denylist
 [provider kz]
 issuer = $KZ_IDP_URL
 validation = tokeninfo
-tokeninfo_url = $KZ_IDP_URL/tokeninfo
+tokeninfo_url = $KZ_IDP_URL/kaizala/api/v1/users/me
 tokeninfo_header = accessToken
 token_url = $KZ_IDP_URL/kaizala/token
 token_style = kaizala

@@ -950,6 +950,37 @@ config_nss_section(void **state)
 	}
 }
 
+/* doctor's reading of nsswitch.conf, row by row */
+static void
+nsswitch_lines(void **state)
+{
+	static const struct { const char *text, *db; bool has; } rows[] = {
+		{ "passwd:         files systemd kztoken\n", "passwd", true },
+		{ "passwd:\tfiles\tkztoken\n", "passwd", true },
+		{ "  passwd: files kztoken\n", "passwd", true },
+		{ "passwd : files kztoken\n", "passwd", true },
+		{ "group:kztoken files\n", "group", true },
+		{ "passwd: files kztoken [NOTFOUND=return] systemd", "passwd", true },
+		{ "passwd: files kztoken\r\n", "passwd", true },
+		{ "hosts: files\ngroup: files kztoken\n", "group", true },
+		{ "passwd: files # kztoken\n", "passwd", false },
+		{ "#passwd: files kztoken\n", "passwd", false },
+		{ "passwd: files kztokenx\n", "passwd", false },
+		{ "passwd: files xkztoken\n", "passwd", false },
+		{ "passwdx: files kztoken\n", "passwd", false },
+		{ "group: files kztoken\n", "passwd", false },
+		{ "passwd: files\n kztoken\n", "passwd", false },
+		{ "", "passwd", false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (kz_nsswitch_has(rows[i].text, rows[i].db, "kztoken") !=
+		    rows[i].has)
+			fail_msg("row %zu: %s", i, rows[i].text);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -967,6 +998,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(map_big_group),
 		cmocka_unit_test(map_user_map_file),
 		cmocka_unit_test(config_nss_section),
+		cmocka_unit_test(nsswitch_lines),
 	};
 	char self[4096];
 
