@@ -586,12 +586,33 @@ pinned_jwks_file(void **state)
 	free(tok);
 }
 
+/* The kid in the header of token tok, in buf. */
+static const char *
+header_kid(const char *tok, char *buf, size_t bufsz)
+{
+	unsigned char *raw;
+	size_t rawlen;
+	json_t *h;
+
+	assert_int_equal(kz_b64url_decode(tok, strcspn(tok, "."), &raw,
+	    &rawlen), 0);
+	assert_non_null(h = json_loadb((char *)raw, rawlen, 0, NULL));
+	assert_non_null(json_string_value(json_object_get(h, "kid")));
+	snprintf(buf, bufsz, "%s", json_string_value(json_object_get(h, "kid")));
+	json_decref(h);
+	free(raw);
+	return buf;
+}
+
 /* Two keys of different families under one kid: each token finds the
- * key of its own family, whichever comes first in the set. */
+ * key of its own family, whichever comes first in the set.  Only the
+ * IdP's current RSA and EC signers are kept: after a rotation by an
+ * earlier suite the IdP also publishes older keys of the same family,
+ * and under one kid those would be a different question. */
 static void
 shared_kid_two_families(void **state)
 {
-	char path[512], extra[700], *doc;
+	char path[512], extra[700], *doc, rkid[64], ekid[64];
 	json_t *jw, *keys, *k;
 	size_t i;
 	FILE *fp;
@@ -600,11 +621,27 @@ shared_kid_two_families(void **state)
 	char *rs, *es;
 
 	(void)state;
+	rs = kzt_mint("{}");
+	es = kzt_mint("{\"alg\":\"ES256\"}");
+	header_kid(rs, rkid, sizeof(rkid));
+	header_kid(es, ekid, sizeof(ekid));
+	free(rs);
+	free(es);
 	snprintf(path, sizeof(path), "%s/jwks.json", kzt_idp_dir());
 	assert_non_null(jw = json_load_file(path, 0, NULL));
 	keys = json_object_get(jw, "keys");
-	json_array_foreach(keys, i, k)
-		json_object_set_new(k, "kid", json_string("shared"));
+	for (i = json_array_size(keys); i-- > 0;) {
+		const char *kid;
+
+		k = json_array_get(keys, i);
+		kid = json_string_value(json_object_get(k, "kid"));
+		if (kid == NULL || (strcmp(kid, rkid) != 0 &&
+		    strcmp(kid, ekid) != 0))
+			json_array_remove(keys, i);
+		else
+			json_object_set_new(k, "kid", json_string("shared"));
+	}
+	assert_int_equal(json_array_size(keys), 2);
 	snprintf(path, sizeof(path), "/tmp/kz-test-jwt-shared-%d.jwks",
 	    (int)getpid());
 	assert_non_null(doc = json_dumps(jw, 0));
