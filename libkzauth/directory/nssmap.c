@@ -103,11 +103,80 @@ kz_local_load(struct kz_local *l, const char *passwd_file,
 	return 0;
 }
 
+/* owner:start:count lines of a subordinate ID file (subuid(5)); a
+ * missing file has none, a line of another shape is skipped. */
+static int
+load_ranges(struct kz_local *l, const char *path, char *err, size_t errlen)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len;
+
+	if (kz_read_file(path, KZ_SF_MISSING_OK, 64u * 1024 * 1024,
+	    &buf, &len, err, errlen) != 0)
+		return -1;
+	for (line = buf ? strtok_r(buf, "\n", &save) : NULL; line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *c1 = strchr(line, ':'), *c2;
+		long start, count;
+		struct kz_id_range *nr;
+
+		if (c1 == NULL || (c2 = strchr(c1 + 1, ':')) == NULL)
+			continue;
+		*c2 = '\0';
+		if (kz_parse_long(c1 + 1, 0, 4294967295L, &start) != 0 ||
+		    kz_parse_long(c2 + 1, 1, 4294967296L, &count) != 0)
+			continue;
+		if ((nr = realloc(l->ranges, (l->nranges + 1) *
+		    sizeof(*nr))) == NULL) {
+			free(buf);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		l->ranges = nr;
+		l->ranges[l->nranges].lo = (uint32_t)start;
+		l->ranges[l->nranges++].hi = start + count - 1 > 4294967295L ?
+		    UINT32_MAX : (uint32_t)(start + count - 1);
+	}
+	free(buf);
+	return 0;
+}
+
+static int
+cmp_range(const void *a, const void *b)
+{
+	return cmp_u32(&((const struct kz_id_range *)a)->lo,
+	    &((const struct kz_id_range *)b)->lo);
+}
+
+int
+kz_local_load_ranges(struct kz_local *l, const char *subuid_file,
+    const char *subgid_file, char *err, size_t errlen)
+{
+	size_t j = 0;
+
+	if (load_ranges(l, subuid_file, err, errlen) != 0 ||
+	    load_ranges(l, subgid_file, err, errlen) != 0)
+		return -1;
+	/* sorted and merged, so one binary search answers */
+	qsort(l->ranges, l->nranges, sizeof(*l->ranges), cmp_range);
+	for (size_t i = 0; i < l->nranges; i++) {
+		if (j > 0 && l->ranges[i].lo <= l->ranges[j - 1].hi) {
+			if (l->ranges[i].hi > l->ranges[j - 1].hi)
+				l->ranges[j - 1].hi = l->ranges[i].hi;
+			continue;
+		}
+		l->ranges[j++] = l->ranges[i];
+	}
+	l->nranges = j;
+	return 0;
+}
+
 void
 kz_local_free(struct kz_local *l)
 {
 	kz_strv_free(&l->names);
 	free(l->ids);
+	free(l->ranges);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -204,12 +273,29 @@ group_name_ok(const char *g)
 	return true;
 }
 
+/* Whether id lies in a local user's subordinate range. */
+static bool
+in_ranges(const struct kz_local *l, uint32_t id)
+{
+	size_t lo = 0, hi = l->nranges;
+
+	while (lo < hi) {	/* the first range that starts above id */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->ranges[mid].lo <= id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && id <= l->ranges[lo - 1].hi;
+}
+
 static bool
 is_local(const struct kz_local *l, const char *name, uint32_t id)
 {
 	return bsearch(&name, l->names.v, l->names.n, sizeof(char *),
 	    cmp_str) != NULL || bsearch(&id, l->ids, l->nids,
-	    sizeof(uint32_t), cmp_u32) != NULL;
+	    sizeof(uint32_t), cmp_u32) != NULL || in_ranges(l, id);
 }
 
 /* Each group's member ids, sorted, so membership is a bsearch. */
@@ -331,7 +417,8 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 		}
 		if (is_local(local, names[i], id)) {
 			refuse(refused, "user", names[i], "the name or the ID "
-			    "of a local account");
+			    "of a local account (or an ID in /etc/subuid or "
+			    "/etc/subgid)");
 			continue;
 		}
 		cl[nc_++] = (struct claim){ names[i], id, i, false };
@@ -343,7 +430,8 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 		if (!group_name_ok(g->name) || kzdb_reserved_name(g->name) ||
 		    is_local(local, g->name, id)) {
 			refuse(refused, "group", g->name, "not a usable name, "
-			    "or the name or ID of a local or system group");
+			    "or the name or ID of a local or system group (or "
+			    "an ID in /etc/subuid or /etc/subgid)");
 			continue;
 		}
 		cl[nc_++] = (struct claim){ g->name, id, nu + i, false };
