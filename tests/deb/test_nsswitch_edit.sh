@@ -40,6 +40,7 @@ case_ "already there after a tab" "passwd: files${tab}kztoken" "passwd: files${t
 case_ "no space after the colon" "group:kztoken files" "group:kztoken files" "group: files"
 case_ "twice" "passwd: files kztoken kztoken" "passwd: files kztoken kztoken" "passwd: files"
 case_ "with its own bracket" "passwd: files kztoken [UNAVAIL=return] systemd" "passwd: files kztoken [UNAVAIL=return] systemd" "passwd: files systemd"
+case_ "with two brackets of its own" "passwd: files kztoken [NOTFOUND=return][UNAVAIL=return] systemd" "passwd: files kztoken [NOTFOUND=return][UNAVAIL=return] systemd" "passwd: files systemd"
 case_ "a comment after the sources" "passwd: files # kztoken was here" "passwd: files kztoken # kztoken was here"
 case_ "a comment right after" "passwd: files# note" "passwd: files kztoken# note"
 case_ "a longer word is another source" "passwd: files kztokenx" "passwd: files kztokenx kztoken"
