@@ -1042,6 +1042,13 @@ nsswitch_lines(void **state)
 		{ "group: files kztoken\n", "passwd", false },
 		{ "passwd: files\n kztoken\n", "passwd", false },
 		{ "", "passwd", false },
+		/* an action bracket right after the word: still the word */
+		{ "passwd: files kztoken[NOTFOUND=return]\n", "passwd", true },
+		{ "passwd: files [NOTFOUND=return]kztoken\n", "passwd", true },
+		{ "passwd: files [ kztoken ]\n", "passwd", false },
+		/* glibc reads the last of two lines for one database */
+		{ "passwd: files kztoken\npasswd: files\n", "passwd", false },
+		{ "passwd: files\npasswd: files kztoken\n", "passwd", true },
 	};
 
 	(void)state;
