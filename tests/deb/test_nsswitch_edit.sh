@@ -41,6 +41,8 @@ case_ "no space after the colon" "group:kztoken files" "group:kztoken files" "gr
 case_ "twice" "passwd: files kztoken kztoken" "passwd: files kztoken kztoken" "passwd: files"
 case_ "with its own bracket" "passwd: files kztoken [UNAVAIL=return] systemd" "passwd: files kztoken [UNAVAIL=return] systemd" "passwd: files systemd"
 case_ "with two brackets of its own" "passwd: files kztoken [NOTFOUND=return][UNAVAIL=return] systemd" "passwd: files kztoken [NOTFOUND=return][UNAVAIL=return] systemd" "passwd: files systemd"
+case_ "its bracket without a blank" "passwd: files kztoken[NOTFOUND=return] systemd" "passwd: files kztoken[NOTFOUND=return] systemd" "passwd: files systemd"
+case_ "right after another's bracket" "passwd: files [NOTFOUND=return]kztoken" "passwd: files [NOTFOUND=return]kztoken" "passwd: files [NOTFOUND=return]"
 case_ "a comment after the sources" "passwd: files # kztoken was here" "passwd: files kztoken # kztoken was here"
 case_ "a comment right after" "passwd: files# note" "passwd: files kztoken# note"
 case_ "a longer word is another source" "passwd: files kztokenx" "passwd: files kztokenx kztoken"
