@@ -237,6 +237,15 @@ gecos_of(const char *disp)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)disp[i];
 
+		/* U+0080..U+009F (C2 80..C2 9F) are the C1 controls: U+009B
+		 * is CSI, an escape sequence for a terminal that shows finger
+		 * or getent output, as ESC [ is */
+		if (c == 0xc2 && i + 1 < n &&
+		    ((unsigned char)disp[i + 1] & 0xe0) == 0x80) {
+			out[i] = out[i + 1] = ' ';
+			i++;
+			continue;
+		}
 		out[i] = c < 0x20 || c == 0x7f || c == ':' || c == ',' ?
 		    ' ' : (char)c;
 	}

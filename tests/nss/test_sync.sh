@@ -237,6 +237,10 @@ t_check "a hostile displayName: sync exits 0" 0 "$rc"
 t_check "gecos keeps no ':' or newline (7 fields, 1 line)" "1 7" \
 	"$(ge passwd alice | wc -l) $(ge passwd alice | awk -F: '{print NF}')"
 t_check "its bytes are blanked, not dropped" "x 0 0 pwn /root /bin/bash root2 x 0 0 " "$(ge passwd alice | cut -d: -f5)"
+# U+009B is CSI, a terminal escape as ESC [ is: blanked too (é stays)
+idp POST /test/scim '{"user":{"userName":"alice","displayName":"A\u009b2J\u0085B\u00e9"}}' >/dev/null
+kz sync
+t_check "a C1 control in displayName is blanked" "A  2J  Bé" "$(ge passwd alice | cut -d: -f5)"
 idp POST /test/scim '{"reset":true}' >/dev/null
 
 # a configured group the directory lacks is reported, and its members lose it
