@@ -51,9 +51,28 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* name:x:ID:... lines; a missing file is an error (fail closed). */
 static int
-load_one(struct kz_local *l, const char *path, char *err, size_t errlen)
+push_id(struct kz_local *l, const char *s)
+{
+	long id;
+	uint32_t *ni;
+
+	if (kz_parse_long(s, 0, 4294967295L, &id) != 0)
+		return 0;
+	if ((ni = realloc(l->ids, (l->nids + 1) * sizeof(*ni))) == NULL)
+		return -1;
+	l->ids = ni;
+	l->ids[l->nids++] = (uint32_t)id;
+	return 0;
+}
+
+/* name:x:ID:... lines, and with pw the primary GID after the ID (a
+ * local user's group need not be in /etc/group, and a directory group
+ * on it would own that user's files); a missing file is an error (fail
+ * closed). */
+static int
+load_one(struct kz_local *l, const char *path, bool pw, char *err,
+    size_t errlen)
 {
 	char *buf, *line, *save = NULL;
 	size_t len;
@@ -63,22 +82,20 @@ load_one(struct kz_local *l, const char *path, char *err, size_t errlen)
 		return -1;
 	for (line = strtok_r(buf, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
-		char *c1 = strchr(line, ':'), *c2, *c3;
-		long id;
-		uint32_t *ni;
+		char *c1 = strchr(line, ':'), *c2, *c3, *c4 = NULL;
 
 		if (c1 == NULL || (c2 = strchr(c1 + 1, ':')) == NULL)
 			continue;
 		if (kz_strv_push_big(&l->names, line, (size_t)(c1 - line)) != 0)
 			goto oom;
-		if ((c3 = strchr(c2 + 1, ':')) != NULL)
+		if ((c3 = strchr(c2 + 1, ':')) != NULL) {
 			*c3 = '\0';
-		if (kz_parse_long(c2 + 1, 0, 4294967295L, &id) != 0)
-			continue;
-		if ((ni = realloc(l->ids, (l->nids + 1) * sizeof(*ni))) == NULL)
+			if (pw && (c4 = strchr(c3 + 1, ':')) != NULL)
+				*c4 = '\0';
+		}
+		if (push_id(l, c2 + 1) != 0 ||
+		    (c4 != NULL && push_id(l, c3 + 1) != 0))
 			goto oom;
-		l->ids = ni;
-		l->ids[l->nids++] = (uint32_t)id;
 	}
 	free(buf);
 	return 0;
@@ -93,8 +110,8 @@ kz_local_load(struct kz_local *l, const char *passwd_file,
     const char *group_file, char *err, size_t errlen)
 {
 	memset(l, 0, sizeof(*l));
-	if (load_one(l, passwd_file, err, errlen) != 0 ||
-	    load_one(l, group_file, err, errlen) != 0) {
+	if (load_one(l, passwd_file, true, err, errlen) != 0 ||
+	    load_one(l, group_file, false, err, errlen) != 0) {
 		kz_local_free(l);
 		return -1;
 	}

@@ -799,6 +799,25 @@ map_subordinate_ranges(void **state)
 	kz_strv_free(&refused);
 	kz_local_free(&l);
 
+	/* a local user's primary GID, though /etc/group lacks it: the
+	 * group on it would own that user's files */
+	assert_non_null(f = fopen(subuid, "w"));
+	fprintf(f, "root:x:0:0:root:/root:/bin/bash\n"
+	    "svc:x:1001:%u::/srv:/bin/sh\n", ops);
+	fclose(f);
+	assert_non_null(f = fopen(subgid, "w"));
+	fprintf(f, "root:x:0:\n");
+	fclose(f);
+	assert_int_equal(kz_local_load(&l, subuid, subgid, err, sizeof(err)),
+	    0);
+	assert_int_equal(kz_nss_map(ctx, p, &d, &l, &db, &refused), 0);
+	assert_non_null(find_user(&db, "alice"));
+	assert_null(find_group(&db, "ops-admins"));
+	assert_true(refused_has(&refused, "group ops-admins:"));
+	kz_nss_db_free(&db);
+	kz_strv_free(&refused);
+	kz_local_free(&l);
+
 	/* an unreadable file fails closed (a directory is not a file) */
 	local_set(&l, "carol", 1000);
 	assert_int_not_equal(kz_local_load_ranges(&l, kzt_dir(), missing, err,
