@@ -659,10 +659,20 @@ struct kz_local {
 	struct kz_strv names;
 	uint32_t *ids;
 	size_t nids;
+	/* the subordinate ID ranges of /etc/subuid and /etc/subgid, sorted
+	 * and merged: a local user owns every ID in them (user namespaces,
+	 * newuidmap), so none of them may be a directory user's or group's */
+	struct kz_id_range { uint32_t lo, hi; } *ranges;
+	size_t nranges;
 };
 
 KZ_HIDDEN int kz_local_load(struct kz_local *l, const char *passwd_file,
     const char *group_file, char *err, size_t errlen);
+/* Adds the ranges of subuid_file and subgid_file ("owner:start:count"
+ * lines) to l; a missing file has none, an unreadable one is an error. */
+KZ_HIDDEN int kz_local_load_ranges(struct kz_local *l,
+    const char *subuid_file, const char *subgid_file, char *err,
+    size_t errlen);
 KZ_HIDDEN void kz_local_free(struct kz_local *l);
 /* The stable ID of a directory object: SHA-256 of issuer, kind and id,
  * reduced into uid_min..uid_max (the same on every host). */

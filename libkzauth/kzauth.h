@@ -304,6 +304,8 @@ typedef struct kz_sync_opts {
 	unsigned flags;
 	const char *passwd_file;	/* local accounts; NULL: /etc/passwd */
 	const char *group_file;		/* NULL: /etc/group */
+	const char *subuid_file;	/* NULL: /etc/subuid */
+	const char *subgid_file;	/* NULL: /etc/subgid */
 } kz_sync_opts;
 
 typedef struct kz_sync_report {

@@ -2,8 +2,9 @@
  * cmd_sync.c - `kztoken sync [--if-due]`: the directory into the NSS
  * database (DESIGN.md sections 8 and 16); the timer runs it with --if-due.
  *
- * KZTOKEN_PASSWD_FILE and KZTOKEN_GROUP_FILE replace /etc/passwd and
- * /etc/group as the local accounts that are never shadowed (tests).
+ * KZTOKEN_PASSWD_FILE, KZTOKEN_GROUP_FILE, KZTOKEN_SUBUID_FILE and
+ * KZTOKEN_SUBGID_FILE replace /etc/passwd, /etc/group, /etc/subuid and
+ * /etc/subgid as the local accounts that are never shadowed (tests).
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -38,6 +39,8 @@ cmd_sync(int argc, char **argv, const char *config)
 		goto usage;
 	so.passwd_file = secure_getenv("KZTOKEN_PASSWD_FILE");
 	so.group_file = secure_getenv("KZTOKEN_GROUP_FILE");
+	so.subuid_file = secure_getenv("KZTOKEN_SUBUID_FILE");
+	so.subgid_file = secure_getenv("KZTOKEN_SUBGID_FILE");
 	if ((ctx = tool_open(config)) == NULL)
 		return EXIT_USAGE;
 	v = kz_nss_sync(ctx, &so, &rep, &res);

@@ -246,13 +246,15 @@ check_pam(struct kz_doc *d)
 /*
  * Whether the line of database db in nsswitch.conf text names source,
  * read as glibc reads it: a line may be indented, "db:" may have blanks
- * before its colon, sources end at white space, "[...]" are actions, and
- * '#' starts a comment.
+ * before its colon, sources end at white space or at the "[...]" of their
+ * actions, and '#' starts a comment.  Of two lines for one database glibc
+ * uses the last, so the last decides.
  */
 bool
 kz_nsswitch_has(const char *text, const char *db, const char *source)
 {
 	size_t dl = strlen(db), sl = strlen(source);
+	bool has = false;
 
 	for (const char *l = text; l != NULL && *l; ) {
 		const char *end = strchr(l, '\n'), *c = l;
@@ -264,15 +266,23 @@ kz_nsswitch_has(const char *text, const char *db, const char *source)
 			c += dl;
 			c += strspn(c, " \t");
 			if (c < end && *c == ':') {
+				has = false;
 				for (c++; c < end && *c != '#'; ) {
 					size_t n;
 
 					c += strspn(c, " \t\r");
-					n = strcspn(c, " \t\r\n#");
+					if (c < end && *c == '[') {	/* actions */
+						const char *rb = memchr(c, ']',
+						    (size_t)(end - c));
+
+						c = rb ? rb + 1 : end;
+						continue;
+					}
+					n = strcspn(c, " \t\r\n#[");
 					if ((size_t)(end - c) < n)
 						n = (size_t)(end - c);
 					if (n == sl && strncmp(c, source, n) == 0)
-						return true;
+						has = true;
 					if (n == 0)
 						break;
 					c += n;
@@ -281,7 +291,7 @@ kz_nsswitch_has(const char *text, const char *db, const char *source)
 		}
 		l = *end ? end + 1 : NULL;
 	}
-	return false;
+	return has;
 }
 
 /* Whether passwd and group in nsswitch.conf name the module. */

@@ -51,9 +51,28 @@ cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* name:x:ID:... lines; a missing file is an error (fail closed). */
 static int
-load_one(struct kz_local *l, const char *path, char *err, size_t errlen)
+push_id(struct kz_local *l, const char *s)
+{
+	long id;
+	uint32_t *ni;
+
+	if (kz_parse_long(s, 0, 4294967295L, &id) != 0)
+		return 0;
+	if ((ni = realloc(l->ids, (l->nids + 1) * sizeof(*ni))) == NULL)
+		return -1;
+	l->ids = ni;
+	l->ids[l->nids++] = (uint32_t)id;
+	return 0;
+}
+
+/* name:x:ID:... lines, and with pw the primary GID after the ID (a
+ * local user's group need not be in /etc/group, and a directory group
+ * on it would own that user's files); a missing file is an error (fail
+ * closed). */
+static int
+load_one(struct kz_local *l, const char *path, bool pw, char *err,
+    size_t errlen)
 {
 	char *buf, *line, *save = NULL;
 	size_t len;
@@ -63,22 +82,20 @@ load_one(struct kz_local *l, const char *path, char *err, size_t errlen)
 		return -1;
 	for (line = strtok_r(buf, "\n", &save); line != NULL;
 	    line = strtok_r(NULL, "\n", &save)) {
-		char *c1 = strchr(line, ':'), *c2, *c3;
-		long id;
-		uint32_t *ni;
+		char *c1 = strchr(line, ':'), *c2, *c3, *c4 = NULL;
 
 		if (c1 == NULL || (c2 = strchr(c1 + 1, ':')) == NULL)
 			continue;
 		if (kz_strv_push_big(&l->names, line, (size_t)(c1 - line)) != 0)
 			goto oom;
-		if ((c3 = strchr(c2 + 1, ':')) != NULL)
+		if ((c3 = strchr(c2 + 1, ':')) != NULL) {
 			*c3 = '\0';
-		if (kz_parse_long(c2 + 1, 0, 4294967295L, &id) != 0)
-			continue;
-		if ((ni = realloc(l->ids, (l->nids + 1) * sizeof(*ni))) == NULL)
+			if (pw && (c4 = strchr(c3 + 1, ':')) != NULL)
+				*c4 = '\0';
+		}
+		if (push_id(l, c2 + 1) != 0 ||
+		    (c4 != NULL && push_id(l, c3 + 1) != 0))
 			goto oom;
-		l->ids = ni;
-		l->ids[l->nids++] = (uint32_t)id;
 	}
 	free(buf);
 	return 0;
@@ -93,8 +110,8 @@ kz_local_load(struct kz_local *l, const char *passwd_file,
     const char *group_file, char *err, size_t errlen)
 {
 	memset(l, 0, sizeof(*l));
-	if (load_one(l, passwd_file, err, errlen) != 0 ||
-	    load_one(l, group_file, err, errlen) != 0) {
+	if (load_one(l, passwd_file, true, err, errlen) != 0 ||
+	    load_one(l, group_file, false, err, errlen) != 0) {
 		kz_local_free(l);
 		return -1;
 	}
@@ -103,11 +120,80 @@ kz_local_load(struct kz_local *l, const char *passwd_file,
 	return 0;
 }
 
+/* owner:start:count lines of a subordinate ID file (subuid(5)); a
+ * missing file has none, a line of another shape is skipped. */
+static int
+load_ranges(struct kz_local *l, const char *path, char *err, size_t errlen)
+{
+	char *buf = NULL, *line, *save = NULL;
+	size_t len;
+
+	if (kz_read_file(path, KZ_SF_MISSING_OK, 64u * 1024 * 1024,
+	    &buf, &len, err, errlen) != 0)
+		return -1;
+	for (line = buf ? strtok_r(buf, "\n", &save) : NULL; line != NULL;
+	    line = strtok_r(NULL, "\n", &save)) {
+		char *c1 = strchr(line, ':'), *c2;
+		long start, count;
+		struct kz_id_range *nr;
+
+		if (c1 == NULL || (c2 = strchr(c1 + 1, ':')) == NULL)
+			continue;
+		*c2 = '\0';
+		if (kz_parse_long(c1 + 1, 0, 4294967295L, &start) != 0 ||
+		    kz_parse_long(c2 + 1, 1, 4294967296L, &count) != 0)
+			continue;
+		if ((nr = realloc(l->ranges, (l->nranges + 1) *
+		    sizeof(*nr))) == NULL) {
+			free(buf);
+			snprintf(err, errlen, "out of memory");
+			return -1;
+		}
+		l->ranges = nr;
+		l->ranges[l->nranges].lo = (uint32_t)start;
+		l->ranges[l->nranges++].hi = start + count - 1 > 4294967295L ?
+		    UINT32_MAX : (uint32_t)(start + count - 1);
+	}
+	free(buf);
+	return 0;
+}
+
+static int
+cmp_range(const void *a, const void *b)
+{
+	return cmp_u32(&((const struct kz_id_range *)a)->lo,
+	    &((const struct kz_id_range *)b)->lo);
+}
+
+int
+kz_local_load_ranges(struct kz_local *l, const char *subuid_file,
+    const char *subgid_file, char *err, size_t errlen)
+{
+	size_t j = 0;
+
+	if (load_ranges(l, subuid_file, err, errlen) != 0 ||
+	    load_ranges(l, subgid_file, err, errlen) != 0)
+		return -1;
+	/* sorted and merged, so one binary search answers */
+	qsort(l->ranges, l->nranges, sizeof(*l->ranges), cmp_range);
+	for (size_t i = 0; i < l->nranges; i++) {
+		if (j > 0 && l->ranges[i].lo <= l->ranges[j - 1].hi) {
+			if (l->ranges[i].hi > l->ranges[j - 1].hi)
+				l->ranges[j - 1].hi = l->ranges[i].hi;
+			continue;
+		}
+		l->ranges[j++] = l->ranges[i];
+	}
+	l->nranges = j;
+	return 0;
+}
+
 void
 kz_local_free(struct kz_local *l)
 {
 	kz_strv_free(&l->names);
 	free(l->ids);
+	free(l->ranges);
 	memset(l, 0, sizeof(*l));
 }
 
@@ -168,6 +254,15 @@ gecos_of(const char *disp)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)disp[i];
 
+		/* U+0080..U+009F (C2 80..C2 9F) are the C1 controls: U+009B
+		 * is CSI, an escape sequence for a terminal that shows finger
+		 * or getent output, as ESC [ is */
+		if (c == 0xc2 && i + 1 < n &&
+		    ((unsigned char)disp[i + 1] & 0xe0) == 0x80) {
+			out[i] = out[i + 1] = ' ';
+			i++;
+			continue;
+		}
 		out[i] = c < 0x20 || c == 0x7f || c == ':' || c == ',' ?
 		    ' ' : (char)c;
 	}
@@ -204,12 +299,29 @@ group_name_ok(const char *g)
 	return true;
 }
 
+/* Whether id lies in a local user's subordinate range. */
+static bool
+in_ranges(const struct kz_local *l, uint32_t id)
+{
+	size_t lo = 0, hi = l->nranges;
+
+	while (lo < hi) {	/* the first range that starts above id */
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (l->ranges[mid].lo <= id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo > 0 && id <= l->ranges[lo - 1].hi;
+}
+
 static bool
 is_local(const struct kz_local *l, const char *name, uint32_t id)
 {
 	return bsearch(&name, l->names.v, l->names.n, sizeof(char *),
 	    cmp_str) != NULL || bsearch(&id, l->ids, l->nids,
-	    sizeof(uint32_t), cmp_u32) != NULL;
+	    sizeof(uint32_t), cmp_u32) != NULL || in_ranges(l, id);
 }
 
 /* Each group's member ids, sorted, so membership is a bsearch. */
@@ -331,7 +443,8 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 		}
 		if (is_local(local, names[i], id)) {
 			refuse(refused, "user", names[i], "the name or the ID "
-			    "of a local account");
+			    "of a local account (or an ID in /etc/subuid or "
+			    "/etc/subgid)");
 			continue;
 		}
 		cl[nc_++] = (struct claim){ names[i], id, i, false };
@@ -343,7 +456,8 @@ kz_nss_map(kz_ctx *ctx, struct kz_provider *p, const struct kz_dir *dir,
 		if (!group_name_ok(g->name) || kzdb_reserved_name(g->name) ||
 		    is_local(local, g->name, id)) {
 			refuse(refused, "group", g->name, "not a usable name, "
-			    "or the name or ID of a local or system group");
+			    "or the name or ID of a local or system group (or "
+			    "an ID in /etc/subuid or /etc/subgid)");
 			continue;
 		}
 		cl[nc_++] = (struct claim){ g->name, id, nu + i, false };

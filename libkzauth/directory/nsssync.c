@@ -154,6 +154,13 @@ kz_nss_sync(kz_ctx *ctx, const kz_sync_opts *opts, kz_sync_report *rep,
 	    err, sizeof(err)) != 0)
 		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "local accounts: %s",
 		    err);
+	if (kz_local_load_ranges(&local, opts->subuid_file ?
+	    opts->subuid_file : "/etc/subuid", opts->subgid_file ?
+	    opts->subgid_file : "/etc/subgid", err, sizeof(err)) != 0) {
+		kz_local_free(&local);
+		return kz_set(res, KZ_ERROR, KZ_R_CONFIG, "local accounts: %s",
+		    err);
+	}
 	v = kz_dir_fetch(ctx, p, &dir, res);
 	rep->requests = dir.requests;
 	rep->not_modified = dir.not_modified;

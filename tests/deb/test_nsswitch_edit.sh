@@ -40,6 +40,9 @@ case_ "already there after a tab" "passwd: files${tab}kztoken" "passwd: files${t
 case_ "no space after the colon" "group:kztoken files" "group:kztoken files" "group: files"
 case_ "twice" "passwd: files kztoken kztoken" "passwd: files kztoken kztoken" "passwd: files"
 case_ "with its own bracket" "passwd: files kztoken [UNAVAIL=return] systemd" "passwd: files kztoken [UNAVAIL=return] systemd" "passwd: files systemd"
+case_ "with two brackets of its own" "passwd: files kztoken [NOTFOUND=return][UNAVAIL=return] systemd" "passwd: files kztoken [NOTFOUND=return][UNAVAIL=return] systemd" "passwd: files systemd"
+case_ "its bracket without a blank" "passwd: files kztoken[NOTFOUND=return] systemd" "passwd: files kztoken[NOTFOUND=return] systemd" "passwd: files systemd"
+case_ "right after another's bracket" "passwd: files [NOTFOUND=return]kztoken" "passwd: files [NOTFOUND=return]kztoken" "passwd: files [NOTFOUND=return]"
 case_ "a comment after the sources" "passwd: files # kztoken was here" "passwd: files kztoken # kztoken was here"
 case_ "a comment right after" "passwd: files# note" "passwd: files kztoken# note"
 case_ "a longer word is another source" "passwd: files kztokenx" "passwd: files kztokenx kztoken"
@@ -66,5 +69,41 @@ ln -s target "$work/link"
 nsswitch_add "$work/link"
 [ -L "$work/link" ] && t_pass "a symlinked file stays a symlink" || t_fail "symlink replaced"
 t_check "and its target is edited" "passwd: files kztoken" "$(cat "$work/target")"
+# owner and mode stay as they were (the file is replaced, not rewritten)
+printf 'passwd: files\n' > "$work/mode"
+chmod 0640 "$work/mode"
+nsswitch_add "$work/mode"
+t_check "mode kept" 640 "$(stat -c %a "$work/mode")"
+t_check "and edited" "passwd: files kztoken" "$(cat "$work/mode")"
+
+# A full disk: the old file stays whole.  Written in place, the edit cut
+# the file at the disk's last free page: "hosts: files dns" lost its
+# sources.  The file ends 6 bytes short of a page, so the edited copy
+# needs a second page; two pages are free: the copy fits, a rewrite in
+# place (which frees one page and needs two) does not.
+if [ "$(id -u)" = 0 ] && mkdir "$work/full" && mount -t tmpfs -o size=16k tmpfs "$work/full" 2>/dev/null; then
+	python3 - "$work/full/nsswitch.conf" <<'PY'
+import sys
+tail = "passwd: files\ngroup: files\nhosts: files dns\n"
+head = "".join("# %s\n" % ("x" * 70) for _ in range(54))
+pad = 4090 - len(head) - len(tail)
+open(sys.argv[1], "w").write(head + "#" + "y" * (pad - 2) + "\n" + tail)
+PY
+	before=$(sha256sum < "$work/full/nsswitch.conf")
+	i=0
+	while dd if=/dev/zero of="$work/full/fill$i" bs=4096 count=1 2>/dev/null; do i=$((i + 1)); done
+	rm -f "$work/full/fill$i" "$work/full/fill0" "$work/full/fill1"
+	( nsswitch_add "$work/full/nsswitch.conf" ) 2>/dev/null
+	after=$(sha256sum < "$work/full/nsswitch.conf")
+	if [ "$after" = "$before" ]; then
+		t_pass "full disk: nsswitch.conf left as it was"
+	else
+		t_check "full disk: nsswitch.conf edited whole" "hosts: files dns" "$(tail -n 1 "$work/full/nsswitch.conf")"
+	fi
+	ls "$work/full"/*.kztoken-new >/dev/null 2>&1 && t_fail "full disk: a temp file was left" || t_pass "full disk: no temp file left"
+	umount "$work/full"
+else
+	t_skip "full disk" "needs root and a tmpfs mount"
+fi
 ls "$work"/*.kztoken-new >/dev/null 2>&1 && t_fail "a temp file was left" || t_pass "no temp file left"
 t_done

@@ -31,6 +31,8 @@ export KZTOKEN_CONFIG=$conf KZTOKEN_LOG_FILE=$work/log KZTOKEN_NSS_DIR=$db
 printf 'root:x:0:0:root:/root:/bin/bash\ncarol:x:1000:1000::/home/carol:/bin/sh\n' > "$work/passwd"
 printf 'root:x:0:\nstaff:x:50:\n' > "$work/group"
 export KZTOKEN_PASSWD_FILE=$work/passwd KZTOKEN_GROUP_FILE=$work/group
+# none yet (missing files have no ranges); not this host's
+export KZTOKEN_SUBUID_FILE=$work/subuid KZTOKEN_SUBGID_FILE=$work/subgid
 
 kz() { o=$("$KZ" "$@" 2>&1); rc=$?; }
 ge() { LD_LIBRARY_PATH=$work/lib getent -s kztoken "$@"; }
@@ -165,6 +167,30 @@ t_check "the group keeps its other members" "alice" "$(ge group ops-admins | cut
 idp POST /test/membership '{"group":"ops-admins","user":"root","member":false}' >/dev/null
 idp POST /test/membership '{"group":"ops-admins","user":"carol","member":false}' >/dev/null
 
+# ---- a local user's subordinate IDs (/etc/subuid, /etc/subgid) ----
+# useradd gives every local user 65536 IDs from 100000 up; newuidmap lets
+# it act as any of them on the host's files (podman unshare): a directory
+# user on one of them would be that local user's to impersonate.
+printf 'carol:%s:10\n' "$((uid - 3))" > "$work/subuid"
+kz sync
+t_check "sync with alice's uid in carol's subuid range exits 0" 0 "$rc"
+[[ $o == *"left out user alice"* ]] && t_pass "alice is left out and reported" || t_fail "subuid report" "$o"
+ge passwd alice >/dev/null; t_check "alice is not served" 2 "$?"
+ge passwd "$uid" >/dev/null; t_check "nor is her uid" 2 "$?"
+rm -f "$work/subuid"
+printf 'carol:%s:1\n' "$devs_gid" > "$work/subgid"
+kz sync
+[[ $o == *"left out group devs"* ]] && t_pass "a group whose gid is in a subgid range is left out" || t_fail "subgid report" "$o"
+ge group devs >/dev/null; t_check "devs is not served" 2 "$?"
+t_check "alice is back with her uid" "$uid" "$(ge passwd alice | cut -d: -f3)"
+rm -f "$work/subgid"
+mkdir "$work/subgid"
+kz sync
+t_check "an unreadable subgid file fails the sync (exit 4)" 4 "$rc"
+ge group devs >/dev/null; t_check "and the database stays as it was" 2 "$?"
+rmdir "$work/subgid"
+kz sync; t_check "sync without subordinate ranges exits 0" 0 "$rc"
+
 # ---- names that would stand for another account: numbers, dots, ROOT ----
 # chown and id read a name before a number: a directory user "0" would
 # take root's place; ".." as a name makes /home/.. a home.
@@ -211,6 +237,10 @@ t_check "a hostile displayName: sync exits 0" 0 "$rc"
 t_check "gecos keeps no ':' or newline (7 fields, 1 line)" "1 7" \
 	"$(ge passwd alice | wc -l) $(ge passwd alice | awk -F: '{print NF}')"
 t_check "its bytes are blanked, not dropped" "x 0 0 pwn /root /bin/bash root2 x 0 0 " "$(ge passwd alice | cut -d: -f5)"
+# U+009B is CSI, a terminal escape as ESC [ is: blanked too (é stays)
+idp POST /test/scim '{"user":{"userName":"alice","displayName":"A\u009b2J\u0085B\u00e9"}}' >/dev/null
+kz sync
+t_check "a C1 control in displayName is blanked" "A  2J  Bé" "$(ge passwd alice | cut -d: -f5)"
 idp POST /test/scim '{"reset":true}' >/dev/null
 
 # a configured group the directory lacks is reported, and its members lose it

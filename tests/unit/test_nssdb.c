@@ -737,6 +737,96 @@ map_names_ids_refusals(void **state)
 	kz_ctx_close(ctx);
 }
 
+/* A local user owns every ID of its /etc/subuid and /etc/subgid ranges
+ * (rootless containers: newuidmap maps them, and inside its namespace it
+ * can setuid to any of them and read or write the host's files as that
+ * ID).  A directory user or group on such an ID would be that local
+ * user's to impersonate: its home, its mail, its group's files. */
+static void
+map_subordinate_ranges(void **state)
+{
+	kz_ctx *ctx = kzt_ctx("subid", "[nss]\nenrollment = dir\n"
+	    "directory_url = https://127.0.0.1:1/scim\ngroups = ops-admins\n");
+	struct kz_provider *p = kz_config_provider(ctx->cfg, "idp");
+	uint32_t alice = kz_nss_id(p->issuer, "user", "id-alice", 200000,
+	    2000200000);
+	uint32_t ops = kz_nss_id(p->issuer, "group", "g-ops", 200000,
+	    2000200000);
+	char subuid[600], subgid[600], missing[600], err[256];
+	struct kz_dir d = { 0 };
+	struct kz_nss_db db;
+	struct kz_local l;
+	struct kz_strv refused = { 0 };
+	FILE *f;
+
+	snprintf(subuid, sizeof(subuid), "%s/subuid", kzt_dir());
+	snprintf(subgid, sizeof(subgid), "%s/subgid", kzt_dir());
+	snprintf(missing, sizeof(missing), "%s/no-such-subid", kzt_dir());
+	/* carol's range covers alice's uid; a range that starts below and
+	 * one that is inside another must not hide it (merged) */
+	assert_non_null(f = fopen(subuid, "w"));
+	fprintf(f, "# comment\nbad line\ndave:100000:65536\n"
+	    "carol:%u:20\n1001:%u:2\n", alice - 10, alice - 5);
+	fclose(f);
+	assert_non_null(f = fopen(subgid, "w"));
+	fprintf(f, "carol:%u:1\n", ops);
+	fclose(f);
+	dir_user(&d, "id-alice", "alice", true);
+	dir_user(&d, "id-bob", "bob", true);
+	dir_group(&d, "g-ops", "ops-admins", "id-alice id-bob");
+
+	local_set(&l, "carol", 1000);
+	assert_int_equal(kz_local_load_ranges(&l, subuid, missing, err,
+	    sizeof(err)), 0);
+	assert_int_equal(kz_nss_map(ctx, p, &d, &l, &db, &refused), 0);
+	assert_null(find_user(&db, "alice"));
+	assert_non_null(find_user(&db, "bob"));
+	assert_non_null(find_group(&db, "ops-admins"));
+	assert_true(refused_has(&refused, "user alice: the name or the ID"));
+	kz_nss_db_free(&db);
+	kz_strv_free(&refused);
+	kz_local_free(&l);
+
+	/* a subgid range takes the group's gid: the group is left out */
+	local_set(&l, "carol", 1000);
+	assert_int_equal(kz_local_load_ranges(&l, missing, subgid, err,
+	    sizeof(err)), 0);
+	assert_int_equal(kz_nss_map(ctx, p, &d, &l, &db, &refused), 0);
+	assert_non_null(find_user(&db, "alice"));
+	assert_null(find_group(&db, "ops-admins"));
+	assert_true(refused_has(&refused, "group ops-admins:"));
+	kz_nss_db_free(&db);
+	kz_strv_free(&refused);
+	kz_local_free(&l);
+
+	/* a local user's primary GID, though /etc/group lacks it: the
+	 * group on it would own that user's files */
+	assert_non_null(f = fopen(subuid, "w"));
+	fprintf(f, "root:x:0:0:root:/root:/bin/bash\n"
+	    "svc:x:1001:%u::/srv:/bin/sh\n", ops);
+	fclose(f);
+	assert_non_null(f = fopen(subgid, "w"));
+	fprintf(f, "root:x:0:\n");
+	fclose(f);
+	assert_int_equal(kz_local_load(&l, subuid, subgid, err, sizeof(err)),
+	    0);
+	assert_int_equal(kz_nss_map(ctx, p, &d, &l, &db, &refused), 0);
+	assert_non_null(find_user(&db, "alice"));
+	assert_null(find_group(&db, "ops-admins"));
+	assert_true(refused_has(&refused, "group ops-admins:"));
+	kz_nss_db_free(&db);
+	kz_strv_free(&refused);
+	kz_local_free(&l);
+
+	/* an unreadable file fails closed (a directory is not a file) */
+	local_set(&l, "carol", 1000);
+	assert_int_not_equal(kz_local_load_ranges(&l, kzt_dir(), missing, err,
+	    sizeof(err)), 0);
+	kz_local_free(&l);
+	kz_dir_free(&d);
+	kz_ctx_close(ctx);
+}
+
 /* Two entries on one ID (a range of one ID forces it): both out; IDs
  * depend on issuer and id only, so every host agrees. */
 static void
@@ -971,6 +1061,13 @@ nsswitch_lines(void **state)
 		{ "group: files kztoken\n", "passwd", false },
 		{ "passwd: files\n kztoken\n", "passwd", false },
 		{ "", "passwd", false },
+		/* an action bracket right after the word: still the word */
+		{ "passwd: files kztoken[NOTFOUND=return]\n", "passwd", true },
+		{ "passwd: files [NOTFOUND=return]kztoken\n", "passwd", true },
+		{ "passwd: files [ kztoken ]\n", "passwd", false },
+		/* glibc reads the last of two lines for one database */
+		{ "passwd: files kztoken\npasswd: files\n", "passwd", false },
+		{ "passwd: files\npasswd: files kztoken\n", "passwd", true },
 	};
 
 	(void)state;
@@ -994,6 +1091,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(module_threads_while_replaced),
 		cmocka_unit_test(module_fork_while_looking_up),
 		cmocka_unit_test(map_names_ids_refusals),
+		cmocka_unit_test(map_subordinate_ranges),
 		cmocka_unit_test(map_id_collisions_and_stability),
 		cmocka_unit_test(map_big_group),
 		cmocka_unit_test(map_user_map_file),
