@@ -291,6 +291,16 @@ number(struct jr *r)
 	return v;
 }
 
+/* Member m is called key (kl bytes).  Most names of a length differ in
+ * their first byte (sub, iss, jti, exp, aud): that is looked at before
+ * memcmp is called. */
+static inline bool
+same_name(const struct kz_jv *m, const char *key, size_t kl)
+{
+	return m->klen == kl && (kl == 0 || (m->key[0] == key[0] &&
+	    memcmp(m->key + 1, key + 1, kl - 1) == 0));
+}
+
 static int
 cmp_member(const void *a, const void *b)
 {
@@ -346,8 +356,7 @@ object(struct jr *r)
 		m->klen = klen;
 		if (o->n < SMALL_OBJECT)
 			for (x = o->u.first; x != NULL; x = x->next)
-				if (x->klen == klen &&
-				    memcmp(x->key, key, klen) == 0)
+				if (same_name(x, key, klen))
 					return NULL;	/* duplicate */
 		if (last != NULL)
 			last->next = m;
@@ -553,7 +562,7 @@ kz_jv_get(const struct kz_jv *o, const char *key)
 		return NULL;
 	kl = strlen(key);
 	for (m = o->u.first; m != NULL; m = m->next)
-		if (m->klen == kl && memcmp(m->key, key, kl) == 0)
+		if (same_name(m, key, kl))
 			return m;
 	return NULL;
 }
