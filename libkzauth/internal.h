@@ -248,6 +248,76 @@ KZ_HIDDEN json_t *kz_json_parse_max(const char *buf, size_t len, size_t max);
  * of an object or array, nesting at most KZ_MAX_JSON_DEPTH, without its
  * byte-at-a-time input. */
 KZ_HIDDEN json_t *kz_json_load(const char *buf, size_t len);
+/* Pieces of that reader's language, shared with jtree.c. */
+KZ_HIDDEN size_t kz_json_utf8_len(const unsigned char *p,
+    const unsigned char *end);
+KZ_HIDDEN int kz_json_hex4(const unsigned char *p, const unsigned char *end,
+    unsigned *out);
+KZ_HIDDEN size_t kz_json_put_utf8(unsigned cp, unsigned char *o);
+
+/*
+ * jtree.c: a read-only JSON tree in an arena, for the claims every
+ * decision reads.  kz_jv_parse reads exactly the language of kz_json_load
+ * (fuzz_json compares them on every input); its strings are
+ * NUL-terminated copies in the arena.  kz_jv_from_json gives the same
+ * tree for a jansson value (provider answers), pointing at jansson's own
+ * strings, so it lives no longer than that value.  The claim checks
+ * (identity.c) read only this form.
+ */
+enum kz_jt {
+	KZ_JT_NULL = 1, KZ_JT_FALSE, KZ_JT_TRUE, KZ_JT_INT, KZ_JT_REAL,
+	KZ_JT_STR, KZ_JT_ARR, KZ_JT_OBJ
+};
+struct kz_jv {
+	const char *key;		/* member name in an object, else NULL */
+	const struct kz_jv *next;	/* the next item or member */
+	union {
+		const char *s;		/* KZ_JT_STR, NUL-terminated */
+		json_int_t i;		/* KZ_JT_INT */
+		double d;		/* KZ_JT_REAL */
+		const struct kz_jv *first; /* KZ_JT_ARR, KZ_JT_OBJ */
+	} u;
+	uint32_t klen;			/* length of key */
+	uint32_t n;			/* string length; items or members */
+	uint8_t type;			/* enum kz_jt */
+};
+#define KZ_ARENA_STACK 4096
+struct kz_arena {
+	unsigned char *p;		/* the free part of the current block */
+	size_t left;
+	void *heap;			/* heap blocks, newest first */
+	size_t grow;			/* size of the next heap block */
+	_Alignas(max_align_t) unsigned char stack[KZ_ARENA_STACK];
+};
+KZ_HIDDEN void kz_arena_init(struct kz_arena *a);
+KZ_HIDDEN void kz_arena_free(struct kz_arena *a);
+/* NULL when not JSON (as kz_json_load) or out of memory. */
+KZ_HIDDEN const struct kz_jv *kz_jv_parse(struct kz_arena *a,
+    const char *buf, size_t len);
+/* NULL when j is NULL, out of memory or nested deeper than
+ * KZ_MAX_JSON_DEPTH (kz_json_parse never makes such a value). */
+KZ_HIDDEN const struct kz_jv *kz_jv_from_json(struct kz_arena *a,
+    json_t *j);
+/* The member key of object o; NULL when absent or o is not an object. */
+KZ_HIDDEN const struct kz_jv *kz_jv_get(const struct kz_jv *o,
+    const char *key);
+/* The first item of an array (NULL for anything else); then ->next. */
+static inline const struct kz_jv *
+kz_jv_items(const struct kz_jv *v)
+{
+	return v != NULL && v->type == KZ_JT_ARR ? v->u.first : NULL;
+}
+static inline bool
+kz_jv_is_str(const struct kz_jv *v)
+{
+	return v != NULL && v->type == KZ_JT_STR;
+}
+/* A string member's value; NULL when absent or of another type. */
+KZ_HIDDEN const char *kz_jv_str(const struct kz_jv *o, const char *key);
+/* kz_json_time and kz_json_names on the value of a member (v may be
+ * NULL: absent); those two convert their member and call these. */
+KZ_HIDDEN int kz_jv_time(const struct kz_jv *v, int64_t *out);
+KZ_HIDDEN int kz_jv_names(const struct kz_jv *v, struct kz_strv *out);
 /* Percent-encodes in (RFC 3986 unreserved kept) into out, which has room
  * for 3 * strlen(in) + 1 bytes. */
 KZ_HIDDEN void kz_url_escape(char *out, const char *in);
@@ -454,14 +524,22 @@ struct kz_enr;
 /* Revokes a wazo enrollment's refresh token and last access token. */
 KZ_HIDDEN kz_verdict kz_wazo_revoke(kz_ctx *ctx, struct kz_provider *p,
     struct kz_enr *e, kz_result *res);
-/* Fills identity fields from a JSON claims object (JWT or introspection). */
+/* Fills identity fields from a JSON claims object (JWT or introspection).
+ * The _jv forms hold the checks; the json_t forms convert (kz_jv_from_json)
+ * and call them. */
 KZ_HIDDEN int kz_identity_from_claims(struct kz_provider *p, json_t *claims,
     bool provider_answer, kz_identity *id, kz_result *res);
+KZ_HIDDEN int kz_identity_from_jv(struct kz_provider *p,
+    const struct kz_jv *claims, bool provider_answer, kz_identity *id,
+    kz_result *res);
 /* The user name an answer gives: username_claim, then (provider_answer)
  * "username".  1 found (*name points into claims), 0 neither present, -1
  * one present but not a non-empty string (malformed, never a fallback). */
 KZ_HIDDEN int kz_identity_name(const struct kz_provider *p, json_t *claims,
     bool provider_answer, const char **name, kz_result *res);
+KZ_HIDDEN int kz_identity_name_jv(const struct kz_provider *p,
+    const struct kz_jv *claims, bool provider_answer, const char **name,
+    kz_result *res);
 KZ_HIDDEN kz_verdict kz_map_status(long status, kz_result *res,
     const char *what);
 KZ_HIDDEN kz_verdict kz_http_failure(const struct kz_http_resp *r,
@@ -471,6 +549,8 @@ KZ_HIDDEN char *kz_read_client_secret(kz_ctx *ctx, struct kz_provider *p,
 
 KZ_HIDDEN kz_verdict kz_aud_check(const struct kz_provider *p, json_t *aud,
     const char *what, kz_result *res);
+KZ_HIDDEN kz_verdict kz_aud_check_jv(const struct kz_provider *p,
+    const struct kz_jv *aud, const char *what, kz_result *res);
 /* username_transform, user_map_file and the shape check (identity.c);
  * kz_local_name reads the map each time, kz_local_name_map uses one
  * loaded with kz_user_map_load (sync: once for every user). */

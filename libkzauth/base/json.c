@@ -48,8 +48,8 @@ literal(struct rd *r, const char *word)
 }
 
 /* Length of the UTF-8 sequence at p (RFC 3629), 0 when it is not one. */
-static size_t
-utf8_len(const unsigned char *p, const unsigned char *end)
+size_t
+kz_json_utf8_len(const unsigned char *p, const unsigned char *end)
 {
 	unsigned c = p[0], lo = 0x80, hi = 0xbf;
 	size_t n;
@@ -80,8 +80,8 @@ utf8_len(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
-static int
-hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
+int
+kz_json_hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
 {
 	unsigned v = 0;
 
@@ -102,8 +102,8 @@ hex4(const unsigned char *p, const unsigned char *end, unsigned *out)
 	return 0;
 }
 
-static size_t
-put_utf8(unsigned cp, unsigned char *o)
+size_t
+kz_json_put_utf8(unsigned cp, unsigned char *o)
 {
 	if (cp < 0x80) {
 		o[0] = (unsigned char)cp;
@@ -133,14 +133,14 @@ unicode_escape(struct rd *r, unsigned char *o, size_t *olen)
 {
 	unsigned cp, lo;
 
-	if (hex4(r->p, r->end, &cp) != 0)
+	if (kz_json_hex4(r->p, r->end, &cp) != 0)
 		return -1;
 	r->p += 4;
 	if (cp >= 0xdc00 && cp <= 0xdfff)
 		return -1;			/* a lone low surrogate */
 	if (cp >= 0xd800 && cp <= 0xdbff) {
 		if (r->end - r->p < 6 || r->p[0] != '\\' || r->p[1] != 'u' ||
-		    hex4(r->p + 2, r->end, &lo) != 0 || lo < 0xdc00 ||
+		    kz_json_hex4(r->p + 2, r->end, &lo) != 0 || lo < 0xdc00 ||
 		    lo > 0xdfff)
 			return -1;
 		r->p += 6;
@@ -149,7 +149,7 @@ unicode_escape(struct rd *r, unsigned char *o, size_t *olen)
 	if (cp == 0)
 		return -1;			/* U+0000: as jansson without
 						 * JSON_ALLOW_NUL */
-	*olen = put_utf8(cp, o);
+	*olen = kz_json_put_utf8(cp, o);
 	return 0;
 }
 
@@ -222,7 +222,7 @@ string(struct rd *r, const char **out, char **buf)
 			}
 			continue;
 		}
-		if ((k = utf8_len(r->p, r->end)) == 0)
+		if ((k = kz_json_utf8_len(r->p, r->end)) == 0)
 			goto bad;
 		if (o != NULL)
 			memcpy(o + n, r->p, k);

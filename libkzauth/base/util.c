@@ -273,47 +273,40 @@ kz_json_int(json_t *o, const char *key, int64_t *out)
 	return -1;
 }
 
-/* RFC 7519 NumericDate as DESIGN.md 4.6 bounds it: an integer from the
- * epoch to the end of year 9999, so that no later arithmetic (now - t,
- * t + leeway) can overflow.  1 present, 0 absent, -1 anything else. */
+/* kz_jv_time and kz_jv_names (jtree.c) on a jansson object's member:
+ * the member is converted, so that there is one reading of each. */
 int
 kz_json_time(json_t *o, const char *key, int64_t *out)
 {
 	json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
-	json_int_t t;
+	struct kz_arena a;
+	const struct kz_jv *t;
+	int rc;
 
 	if (v == NULL)
 		return 0;
-	if (!json_is_integer(v))
-		return -1;
-	t = json_integer_value(v);
-	if (t < 0 || t > KZ_TIME_MAX)
-		return -1;
-	*out = (int64_t)t;
-	return 1;
+	kz_arena_init(&a);
+	t = kz_jv_from_json(&a, v);
+	rc = t != NULL ? kz_jv_time(t, out) : -1;
+	kz_arena_free(&a);
+	return rc;
 }
 
 int
 kz_json_names(json_t *o, const char *key, struct kz_strv *out)
 {
 	json_t *v = json_is_object(o) ? json_object_get(o, key) : NULL;
-	size_t i;
-	json_t *item;
+	struct kz_arena a;
+	const struct kz_jv *t;
+	int rc;
 
-	if (v == NULL || json_is_null(v))
+	if (v == NULL)
 		return 0;
-	if (json_is_string(v))
-		return kz_strv_split(out, json_string_value(v));
-	if (!json_is_array(v))
-		return -1;
-	json_array_foreach(v, i, item) {
-		/* Names with white space or commas cannot be matched reliably. */
-		if (json_is_string(item) && json_string_length(item) > 0 &&
-		    kz_strv_push(out, json_string_value(item),
-		    json_string_length(item)) != 0)
-			return -1;
-	}
-	return 0;
+	kz_arena_init(&a);
+	t = kz_jv_from_json(&a, v);
+	rc = t != NULL ? kz_jv_names(t, out) : -1;
+	kz_arena_free(&a);
+	return rc;
 }
 
 json_t *

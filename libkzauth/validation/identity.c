@@ -10,13 +10,18 @@
 
 #include "internal.h"
 
+/*
+ * The claims are read from a kz_jv tree (jtree.c) only: a JWT's payload
+ * is parsed into one, a provider's answer (jansson) is converted by the
+ * json_t forms at the end of this part.  One reading of every claim.
+ */
 static int
-take_names(json_t *claims, const char *key, char ***v, size_t *n,
+take_names(const struct kz_jv *claims, const char *key, char ***v, size_t *n,
     kz_result *res)
 {
 	struct kz_strv sv = { 0 };
 
-	if (kz_json_names(claims, key, &sv) != 0) {
+	if (kz_jv_names(kz_jv_get(claims, key), &sv) != 0) {
 		kz_strv_free(&sv);
 		kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "claim %s is neither a string nor a list of strings", key);
@@ -33,32 +38,30 @@ take_names(json_t *claims, const char *key, char ***v, size_t *n,
  * allows it (tokeninfo answers carry none); another type is malformed.
  */
 kz_verdict
-kz_aud_check(const struct kz_provider *p, json_t *aud, const char *what,
-    kz_result *res)
+kz_aud_check_jv(const struct kz_provider *p, const struct kz_jv *aud,
+    const char *what, kz_result *res)
 {
 	char have[96] = "", want[96] = "";
 	size_t i, hl = 0, wl = 0;
-	json_t *a;
+	const struct kz_jv *a;
 
-	if (aud != NULL && !json_is_string(aud) && !json_is_array(aud))
+	if (aud != NULL && !kz_jv_is_str(aud) && aud->type != KZ_JT_ARR)
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "%s: aud is neither a string nor an array", what);
 	if (p->audience.n == 0)
 		return KZ_OK;
-	if (json_is_string(aud) && kz_strv_has(&p->audience,
-	    json_string_value(aud)))
+	if (kz_jv_is_str(aud) && kz_strv_has(&p->audience, aud->u.s))
 		return KZ_OK;
-	json_array_foreach(aud, i, a)
-		if (json_is_string(a) && kz_strv_has(&p->audience,
-		    json_string_value(a)))
+	for (a = kz_jv_items(aud); a != NULL; a = a->next)
+		if (kz_jv_is_str(a) && kz_strv_has(&p->audience, a->u.s))
 			return KZ_OK;
 	/* Neither list is secret, and both say what to fix. */
-	if (json_is_string(aud))
-		snprintf(have, sizeof(have), "%s", json_string_value(aud));
-	json_array_foreach(aud, i, a)
-		if (json_is_string(a) && hl < sizeof(have))
+	if (kz_jv_is_str(aud))
+		snprintf(have, sizeof(have), "%s", aud->u.s);
+	for (a = kz_jv_items(aud); a != NULL; a = a->next)
+		if (kz_jv_is_str(a) && hl < sizeof(have))
 			hl += (size_t)snprintf(have + hl, sizeof(have) - hl,
-			    "%s%s", hl ? ", " : "", json_string_value(a));
+			    "%s%s", hl ? ", " : "", a->u.s);
 	for (i = 0; i < p->audience.n && wl < sizeof(want); i++)
 		wl += (size_t)snprintf(want + wl, sizeof(want) - wl, "%s%s",
 		    i ? ", " : "", p->audience.v[i]);
@@ -71,31 +74,31 @@ kz_aud_check(const struct kz_provider *p, json_t *aud, const char *what,
  * array of strings), for the step-up policy.  Strictly typed: a claim of
  * another type would otherwise read as "absent" or as a list of names. */
 static int
-take_login_method(json_t *claims, kz_identity *id, kz_result *res)
+take_login_method(const struct kz_jv *claims, kz_identity *id,
+    kz_result *res)
 {
-	json_t *acr = json_object_get(claims, "acr");
-	json_t *amr = json_object_get(claims, "amr"), *item;
+	const struct kz_jv *acr = kz_jv_get(claims, "acr");
+	const struct kz_jv *amr = kz_jv_get(claims, "amr"), *item;
 	struct kz_strv sv = { 0 };
 	size_t i;
 
-	if (acr != NULL && (!json_is_string(acr) ||
-	    json_string_length(acr) == 0 || json_string_length(acr) > 256)) {
+	if (acr != NULL && (!kz_jv_is_str(acr) || acr->n == 0 ||
+	    acr->n > 256)) {
 		kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "claim acr is present but not a non-empty string");
 		return -1;
 	}
-	if (amr != NULL && !json_is_array(amr))
+	if (amr != NULL && amr->type != KZ_JT_ARR)
 		goto bad_amr;
-	json_array_foreach(amr, i, item) {
-		if (!json_is_string(item) || json_string_length(item) == 0 ||
-		    kz_strv_push(&sv, json_string_value(item),
-		    json_string_length(item)) != 0) {
+	for (item = kz_jv_items(amr); item != NULL; item = item->next) {
+		if (!kz_jv_is_str(item) || item->n == 0 ||
+		    kz_strv_push(&sv, item->u.s, item->n) != 0) {
 			kz_strv_free(&sv);
 			goto bad_amr;
 		}
 	}
 	free(id->acr);
-	id->acr = acr ? kz_strdup(json_string_value(acr)) : NULL;
+	id->acr = acr ? kz_strdup(acr->u.s) : NULL;
 	for (i = 0; i < id->namr; i++)
 		free(id->amr[i]);
 	free(id->amr);
@@ -111,13 +114,13 @@ bad_amr:
 static const char *const time_claims[] = { "exp", "iat", "nbf", "auth_time" };
 
 static int
-take_times(json_t *claims, kz_identity *id, kz_result *res)
+take_times(const struct kz_jv *claims, kz_identity *id, kz_result *res)
 {
 	int64_t *dst[] = { &id->exp, &id->iat, &id->nbf, &id->auth_time };
 
 	for (size_t i = 0; i < KZ_NELEM(time_claims); i++) {
 		*dst[i] = 0;
-		if (kz_json_time(claims, time_claims[i], dst[i]) < 0) {
+		if (kz_jv_time(kz_jv_get(claims, time_claims[i]), dst[i]) < 0) {
 			kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 			    "claim %s is not a time (an integer from 0 to "
 			    "%lld)", time_claims[i], (long long)KZ_TIME_MAX);
@@ -131,18 +134,19 @@ take_times(json_t *claims, kz_identity *id, kz_result *res)
  * another type is never a reason to look at the next one, or
  * {"preferred_username": 5, "username": "root"} would bind root. */
 static int
-take_name(json_t *claims, const char *key, const char **name, kz_result *res)
+take_name(const struct kz_jv *claims, const char *key, const char **name,
+    kz_result *res)
 {
-	json_t *v = json_object_get(claims, key);
+	const struct kz_jv *v = kz_jv_get(claims, key);
 
 	if (v == NULL)
 		return 0;
-	if (!json_is_string(v) || json_string_length(v) == 0) {
+	if (!kz_jv_is_str(v) || v->n == 0) {
 		kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "claim %s is present but not a non-empty string", key);
 		return -1;
 	}
-	*name = json_string_value(v);
+	*name = v->u.s;
 	return 1;
 }
 
@@ -153,7 +157,7 @@ take_name(json_t *claims, const char *key, const char **name, kz_result *res)
  * "username": the issuer did not put that claim there for us.
  */
 int
-kz_identity_name(const struct kz_provider *p, json_t *claims,
+kz_identity_name_jv(const struct kz_provider *p, const struct kz_jv *claims,
     bool provider_answer, const char **name, kz_result *res)
 {
 	int got;
@@ -166,13 +170,13 @@ kz_identity_name(const struct kz_provider *p, json_t *claims,
 }
 
 int
-kz_identity_from_claims(struct kz_provider *p, json_t *claims,
+kz_identity_from_jv(struct kz_provider *p, const struct kz_jv *claims,
     bool provider_answer, kz_identity *id, kz_result *res)
 {
 	const char *name = NULL;
 	int got;
 
-	if (json_object_get(claims, "sub") && !kz_json_str(claims, "sub")) {
+	if (kz_jv_get(claims, "sub") && !kz_jv_str(claims, "sub")) {
 		kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "sub is not a string");
 		return -1;
@@ -181,11 +185,11 @@ kz_identity_from_claims(struct kz_provider *p, json_t *claims,
 	free(id->iss);
 	free(id->jti);
 	free(id->user);
-	id->sub = kz_strdup(kz_json_str(claims, "sub"));
-	id->iss = kz_strdup(kz_json_str(claims, "iss"));
-	id->jti = kz_strdup(kz_json_str(claims, "jti"));
+	id->sub = kz_strdup(kz_jv_str(claims, "sub"));
+	id->iss = kz_strdup(kz_jv_str(claims, "iss"));
+	id->jti = kz_strdup(kz_jv_str(claims, "jti"));
 	id->user = NULL;
-	if ((got = kz_identity_name(p, claims, provider_answer, &name,
+	if ((got = kz_identity_name_jv(p, claims, provider_answer, &name,
 	    res)) < 0)
 		return -1;
 	if (got == 0)
@@ -207,6 +211,71 @@ kz_identity_from_claims(struct kz_provider *p, json_t *claims,
 	    take_names(claims, "scp", &id->scopes, &id->nscopes, res) != 0)
 		return -1;
 	return 0;
+}
+
+/* The json_t forms: a provider's answer, converted.  The tree points at
+ * jansson's strings, so a name found stays valid while claims does. */
+static const struct kz_jv *
+tree_of(struct kz_arena *a, json_t *j, bool *oom)
+{
+	const struct kz_jv *t = NULL;
+
+	kz_arena_init(a);
+	*oom = j != NULL && (t = kz_jv_from_json(a, j)) == NULL;
+	return t;
+}
+
+kz_verdict
+kz_aud_check(const struct kz_provider *p, json_t *aud, const char *what,
+    kz_result *res)
+{
+	struct kz_arena a;
+	bool oom;
+	const struct kz_jv *t = tree_of(&a, aud, &oom);
+	kz_verdict v;
+
+	if (oom)
+		v = kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+	else
+		v = kz_aud_check_jv(p, t, what, res);
+	kz_arena_free(&a);
+	return v;
+}
+
+int
+kz_identity_name(const struct kz_provider *p, json_t *claims,
+    bool provider_answer, const char **name, kz_result *res)
+{
+	struct kz_arena a;
+	bool oom;
+	const struct kz_jv *t = tree_of(&a, claims, &oom);
+	int got;
+
+	if (oom) {
+		kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+		got = -1;
+	} else
+		got = kz_identity_name_jv(p, t, provider_answer, name, res);
+	kz_arena_free(&a);
+	return got;
+}
+
+int
+kz_identity_from_claims(struct kz_provider *p, json_t *claims,
+    bool provider_answer, kz_identity *id, kz_result *res)
+{
+	struct kz_arena a;
+	bool oom;
+	const struct kz_jv *t = tree_of(&a, claims, &oom);
+	int rc;
+
+	if (oom) {
+		kz_set(res, KZ_ERROR, KZ_R_INTERNAL, "out of memory");
+		rc = -1;
+	} else
+		rc = kz_identity_from_jv(p, t, provider_answer, id, res);
+	kz_arena_free(&a);
+	return rc;
 }
 
 kz_verdict

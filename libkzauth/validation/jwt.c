@@ -298,6 +298,23 @@ decode_json_segment(const char *seg, size_t len)
 	return j;
 }
 
+/* The claims as a kz_jv tree in the caller's arena (jtree.c): no jansson
+ * values, so no allocation for a common payload.  NULL unless an object. */
+static const struct kz_jv *
+decode_claims(const char *seg, size_t len, struct kz_arena *a)
+{
+	unsigned char buf[2048], *raw;
+	const struct kz_jv *c;
+	size_t rawlen;
+
+	if ((raw = decode_segment(seg, len, buf, sizeof(buf), &rawlen)) == NULL)
+		return NULL;
+	c = rawlen <= KZ_MAX_BODY ? kz_jv_parse(a, (char *)raw, rawlen) : NULL;
+	if (raw != buf)
+		free(raw);
+	return c != NULL && c->type == KZ_JT_OBJ ? c : NULL;
+}
+
 /* Every token of one key carries the same header: keep the last parse.
  * Same bytes in, same object out, so nothing is trusted that was not. */
 static json_t *
@@ -351,14 +368,14 @@ hmac_key(kz_ctx *ctx, struct kz_provider *p, struct kz_key *key,
 }
 
 static kz_verdict
-check_claims(kz_ctx *ctx, struct kz_provider *p, json_t *claims,
+check_claims(kz_ctx *ctx, struct kz_provider *p, const struct kz_jv *claims,
     kz_result *res)
 {
-	json_t *aud = json_object_get(claims, "aud");
+	const struct kz_jv *aud = kz_jv_get(claims, "aud");
 
 	/* Types and ranges are checked as the claims are read: a wrong type
 	 * is a malformed token, not a pass. */
-	if (kz_identity_from_claims(p, claims, false, &res->id, res) != 0)
+	if (kz_identity_from_jv(p, claims, false, &res->id, res) != 0)
 		return res->verdict;
 	if (kz_check_times(ctx, &res->id, true, res) != KZ_OK)
 		return res->verdict;
@@ -366,7 +383,7 @@ check_claims(kz_ctx *ctx, struct kz_provider *p, json_t *claims,
 		return kz_set(res, KZ_UNAUTHENTICATED, KZ_R_BAD_ISSUER,
 		    "iss %s is not %s", res->id.iss ? res->id.iss : "(none)",
 		    p->issuer);
-	return kz_aud_check(p, aud, "token", res);
+	return kz_aud_check_jv(p, aud, "token", res);
 }
 
 kz_verdict
@@ -375,7 +392,9 @@ kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p, const char *tok,
 {
 	const char *d1 = memchr(tok, '.', len);
 	const char *d2 = memchr(d1 + 1, '.', len - (size_t)(d1 + 1 - tok));
-	json_t *hdr = NULL, *claims = NULL;
+	json_t *hdr = NULL;
+	const struct kz_jv *claims;
+	struct kz_arena arena;
 	unsigned char sigbuf[1040], *sig = NULL;	/* RSA-8192 fits */
 	size_t siglen = 0;
 	struct kz_key hkey = { 0 };
@@ -384,6 +403,7 @@ kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p, const char *tok,
 	unsigned alg;
 	kz_verdict v;
 
+	kz_arena_init(&arena);
 	if ((hdr = header_of(ctx, tok, (size_t)(d1 - tok))) == NULL) {
 		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "header is not a JSON object");
@@ -460,7 +480,8 @@ kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p, const char *tok,
 		    "denylist");
 		goto out;
 	}
-	if ((claims = decode_json_segment(d1 + 1, (size_t)(d2 - d1 - 1))) == NULL) {
+	if ((claims = decode_claims(d1 + 1, (size_t)(d2 - d1 - 1),
+	    &arena)) == NULL) {
 		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "payload is not a JSON object");
 		goto out;
@@ -471,7 +492,7 @@ kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p, const char *tok,
 		kz_trace(ctx, "claims", 1, "exp, nbf, iat, iss and aud hold");
 out:
 	json_decref(hdr);
-	json_decref(claims);
+	kz_arena_free(&arena);
 	if (sig != sigbuf)
 		free(sig);
 	if (hkey.family != 0 || hkey.secret != NULL)	/* HMAC only */
