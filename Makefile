@@ -87,7 +87,7 @@ NSS_OBJ   := $(NSS_SRC:nss_kztoken/%.c=$(B)/obj/nss/%.o)
 $(B)/obj/nss/%.o: nss_kztoken/%.c nss_kztoken/kzdb.h nss_kztoken/nss_kztoken.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALLCFLAGS) -c -o $@ $<
-$(B)/obj/lib/nssread.o: nss_kztoken/kzdb.c nss_kztoken/kzdb.h
+$(B)/obj/lib/directory/nssread.o: nss_kztoken/kzdb.c nss_kztoken/kzdb.h
 $(B)/libnss_kztoken.so.2: $(NSS_OBJ) nss_kztoken/nss_kztoken.map
 	$(CC) -shared -Wl,-soname,libnss_kztoken.so.2 \
 	  -Wl,--version-script=nss_kztoken/nss_kztoken.map $(LDHARDEN) -o $@ $(NSS_OBJ)

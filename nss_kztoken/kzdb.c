@@ -77,7 +77,22 @@ kzdb_reserved_name(const char *n)
 		"nogroup", "systemd-network", "systemd-resolve",
 		"systemd-timesync", "messagebus", "sshd", "_apt", "adm",
 		"wheel", "sudo", "shadow", "staff", "users", "disk", "tty",
-		"kmem", "utmp", "operator", "admin", NULL };
+		"kmem", "utmp", "operator", "admin",
+		/* the rest of Debian's base groups */
+		"dialout", "fax", "voice", "cdrom", "floppy", "tape", "audio",
+		"dip", "src", "video", "sasl", "plugdev", "netdev",
+		/* names a package creates only when getent does not find
+		 * them, and then trusts: a directory "docker" would keep
+		 * docker.io's postinst from making the group, and its socket
+		 * (root) would go to the directory's docker */
+		"systemd-journal", "systemd-coredump", "input", "kvm",
+		"render", "sgx", "docker", "lxd", "incus", "incus-admin",
+		"libvirt", "libvirt-qemu", "libvirt-dnsmasq", "crontab",
+		"lpadmin", "ssl-cert", "tss", "wireshark", "vboxusers",
+		"bluetooth", "scanner", "sambashare", "tcpdump", "polkitd",
+		"postgres", "mysql", "redis", "postfix", "postdrop",
+		"Debian-exim", "bind", "nginx", "uuidd", "dnsmasq", "avahi",
+		"_chrony", "ntp", "ntpsec", "_ssh", NULL };
 
 	size_t len = strlen(n), digits = strspn(n, "0123456789");
 

@@ -54,7 +54,8 @@ cc $CFL -o "$work/bench_core" tests/bench/bench_core.c "$B/libkzauth_internal.a"
 cc $CFL -o "$work/bench_mem" tests/bench/bench_mem.c -ldl || exit 1
 cc $CFL -o "$work/bench_pam" tests/bench/bench_pam.c -lpam || exit 1
 cc $CFL -o "$work/bench_spawn" tests/bench/bench_spawn.c || exit 1
-cc $CFL -shared -fPIC -o "$work/ossl_ready.so" tests/bench/ossl_ready.c -lcrypto || exit 1
+cc $CFL -shared -fPIC -Wl,-z,now -o "$work/ossl_ready.so" tests/bench/ossl_ready.c \
+	-Wl,--no-as-needed -lcrypto -Wl,--as-needed -lpam || exit 1
 
 # Tokens: valid for an hour, for alice, audience host-fleet.
 idp mint '{"alg":"RS256","expires_in":3600}' > "$work/rs256" || exit 1
@@ -166,6 +167,8 @@ for s in kzjwt kzonline; do
 		"$B/pam_kztoken.so" "$c" "$B/pam_kztoken.so" "$c" > "$pamd/$s"
 done
 printf 'auth required pam_permit.so\naccount required pam_permit.so\n' > "$pamd/kzbase"
+printf 'auth required %s\nauth required pam_permit.so\naccount required pam_permit.so\n' \
+	"$work/ossl_ready.so" > "$pamd/kzready"
 printf 'auth required pam_deny.so\naccount required pam_deny.so\n' > "$pamd/other"
 pw() { env LD_PRELOAD=libpam_wrapper.so PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$pamd" "$@"; }
 get pam pw "$work/bench_pam" kzjwt alice "$work/rs256" 2000
@@ -177,10 +180,9 @@ get basec env LD_PRELOAD="libpam_wrapper.so libcrypto.so.3" PAM_WRAPPER=1 PAM_WR
 get ptjc env LD_PRELOAD="libpam_wrapper.so libcrypto.so.3" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$pamd" \
 	"$work/bench_spawn" 200 "$work/rs256" pamtester kzonline alice authenticate acct_mgmt
 get ptj pw "$work/bench_spawn" 200 "$work/rs256" pamtester kzonline alice authenticate acct_mgmt
-# the reference of libkzauth's own cost: OpenSSL loaded and initialised
-# as a verifying login needs it, then pam_permit.so
-get ready env LD_PRELOAD="libpam_wrapper.so $work/ossl_ready.so" PAM_WRAPPER=1 PAM_WRAPPER_SERVICE_DIR="$pamd" \
-	"$work/bench_spawn" 200 /dev/null pamtester kzbase alice authenticate acct_mgmt
+# the reference of libkzauth's own cost: a module that loads and
+# initialises OpenSSL as a verifying login needs it, then pam_permit.so
+get ready pw "$work/bench_spawn" 200 /dev/null pamtester kzready alice authenticate acct_mgmt
 own_ms=$(awk -v a="$ptj_p50_ms" -v b="$ready_p50_ms" 'BEGIN { printf "%.2f", a - b }')
 get pto pw "$work/bench_spawn" 200 "$work/opaque" pamtester kzonline alice authenticate acct_mgmt
 # Does a JWT login load libcurl?  (It must not.)
@@ -249,7 +251,7 @@ $(target "$kzes_rate >= 0.85 * $ossl_ec" "$(ratio "$kzes_rate" "$ossl_ec")").
 | whole transaction incl. pam_start (module load) | $pam_txn_p50_ms ms | $pam_txn_p99_ms ms | |
 | pamtester + pam_permit.so (baseline) | $base_p50_ms ms | $base_p99_ms ms | |
 | pamtester + pam_kztoken, JWT (JWKS disk cache) | $ptj_p50_ms ms | $ptj_p99_ms ms | <= 1.8x baseline: $(target "$ptj_p50_ms <= 1.8 * $base_p50_ms" "$(ratio "$ptj_p50_ms" "$base_p50_ms")x") |
-| pamtester + pam_permit.so, OpenSSL loaded and initialised | $ready_p50_ms ms | $ready_p99_ms ms | $(ratio "$ready_p50_ms" "$base_p50_ms")x |
+| pamtester + a module that loads and initialises OpenSSL, then pam_permit.so | $ready_p50_ms ms | $ready_p99_ms ms | $(ratio "$ready_p50_ms" "$base_p50_ms")x |
 | libkzauth's own cost in that login (JWT login minus the line above) | $own_ms ms | | <= 0.5 ms: $(target "$own_ms <= 0.5" "$own_ms ms") |
 | pamtester + pam_permit.so, libcrypto preloaded (as in sshd) | $basec_p50_ms ms | $basec_p99_ms ms | |
 | pamtester + pam_kztoken, JWT, libcrypto preloaded | $ptjc_p50_ms ms | $ptjc_p99_ms ms | $(ratio "$ptjc_p50_ms" "$basec_p50_ms")x |

@@ -173,6 +173,9 @@ db_refuses_system_entries(void **state)
 	add_group(&db, "sudo", 300003, "ok");
 	add_group(&db, "adm", 300004, "ok");
 	add_group(&db, "wheel2", 10, "ok");
+	/* a name a package creates only if getent does not find it */
+	add_group(&db, "docker", 300005, "ok");
+	add_user(&db, "Postgres", 300006, "");
 	file = build(&db, &len);
 	assert_int_equal(kzdb_open(&r, file, len), 0);
 	assert_int_equal(kzdb_pwnam(&r, "root", &pw, buf, sizeof(buf)),
@@ -194,6 +197,12 @@ db_refuses_system_entries(void **state)
 	assert_int_equal(kzdb_grnam(&r, "adm", &gr, buf, sizeof(buf)),
 	    KZDB_NOTFOUND);
 	assert_int_equal(kzdb_grgid(&r, 10, &gr, buf, sizeof(buf)),
+	    KZDB_NOTFOUND);
+	assert_int_equal(kzdb_grnam(&r, "docker", &gr, buf, sizeof(buf)),
+	    KZDB_NOTFOUND);
+	assert_int_equal(kzdb_grgid(&r, 300005, &gr, buf, sizeof(buf)),
+	    KZDB_NOTFOUND);
+	assert_int_equal(kzdb_pwnam(&r, "Postgres", &pw, buf, sizeof(buf)),
 	    KZDB_NOTFOUND);
 	free(file);
 	kz_nss_db_free(&db);
@@ -680,8 +689,9 @@ map_names_ids_refusals(void **state)
 	dir_user(&d, "id-eve2", "eve", true);
 	dir_user(&d, "id-x", "bad name;", true);
 	dir_user(&d, "id-stranger", "stranger", true);	/* in no group */
+	dir_user(&d, "id-docker", "docker", true);	/* a package's name */
 	dir_group(&d, "g-ops", "ops-admins", "id-alice id-bob id-root id-carol "
-	    "id-dave id-eve1 id-eve2 id-x");
+	    "id-dave id-eve1 id-eve2 id-x id-docker");
 	local_set(&l, "carol daemon", 1000);
 	assert_int_equal(kz_nss_map(ctx, p, &d, &l, &db, &refused), 0);
 	/* PAM's name: strip_domain + lowercase */
@@ -696,8 +706,10 @@ map_names_ids_refusals(void **state)
 	assert_null(find_user(&db, "dave"));
 	assert_null(find_user(&db, "eve"));
 	assert_null(find_user(&db, "stranger"));
+	assert_null(find_user(&db, "docker"));
 	assert_int_equal(db.nusers, 2);
 	assert_true(refused_has(&refused, "user root:"));
+	assert_true(refused_has(&refused, "user docker:"));
 	assert_true(refused_has(&refused, "user carol:"));
 	assert_true(refused_has(&refused, "user eve: collides"));
 	assert_true(refused_has(&refused, "user bad name;:"));
