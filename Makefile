@@ -118,17 +118,20 @@ check-asan:
 	@$(MAKE) --no-print-directory SAN=1 B=build-asan all build-asan/libkzauth_internal.a \
 	  $(UNIT_BIN:$(B)/%=build-asan/%)
 
-demo: deps-test all
+demo: deps-test
+	@$(MAKE) --no-print-directory all
 	@bash tests/demo.sh
 
-bench: all $(B)/libkzauth_internal.a
+bench: deps-test
+	@$(MAKE) --no-print-directory all $(B)/libkzauth_internal.a
 	@bash tests/bench/run.sh
 
 FUZZ_SECONDS ?= 60
-fuzz:
+fuzz: deps
 	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
 
-interop: all
+interop: deps-test
+	@$(MAKE) --no-print-directory all
 	@bash tests/interop/run.sh
 
 deb:
@@ -136,7 +139,8 @@ deb:
 
 # Installed binaries get an absolute RUNPATH: $ORIGIN is ignored in setuid
 # processes such as sudo, which load the module.
-install: all
+install: deps
+	@$(MAKE) --no-print-directory all
 	@mkdir -p $(B)/inst
 	$(CC) -shared -Wl,--version-script=pam_kztoken/pam_kztoken.map $(LDHARDEN) \
 	  -Wl,-rpath,'$(PKGLIBDIR)' -o $(B)/inst/pam_kztoken.so $(PAM_OBJ) $(PAM_FIRST) \

@@ -1,15 +1,26 @@
 /*
- * ossl_ready.c - the reference module of the login rows: a PAM module
- * that only loads and initialises OpenSSL the way a verifying login needs
- * it (configuration, the default provider, and the SHA-256 and RSA
- * implementations fetched), stacked before pam_permit.so.  It is linked
- * against libcrypto and loaded by libpam exactly as pam_kztoken.so is, so
- * libcrypto's own start-up (its ~3,200 relocations, resolved through the
- * scope of a dlopened module) is in the reference too.  Whole login minus
- * this process is what libkzauth itself costs.
+ * ossl_ready.c - the reference modules of the login rows, stacked before
+ * pam_permit.so.  It is linked against libcrypto and loaded by libpam
+ * exactly as pam_kztoken.so is, so libcrypto's own start-up (its ~3,200
+ * relocations, resolved through the scope of a dlopened module) is in
+ * each reference.  Module arguments choose what it does:
+ *
+ *   (none)   loads and initialises OpenSSL the way a verifying login
+ *            needs it: the configuration, the default provider, and the
+ *            SHA-256 and RSA implementations fetched
+ *   prompt   the same, and asks for the token through the application's
+ *            conversation as pam_kztoken does (pamtester reads it one
+ *            byte per read(2): the application's cost, not libkzauth's)
+ *   linked   calls nothing at all: what merely loading libcrypto costs,
+ *            the floor under any module that verifies with OpenSSL
+ *
+ * A JWT login minus the "prompt" process is what libkzauth itself costs.
  */
+#include <string.h>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <security/pam_ext.h>
 #include <security/pam_modules.h>
 
 static void
@@ -34,8 +45,15 @@ int pam_sm_acct_mgmt(pam_handle_t *, int, int, const char **);
 int
 pam_sm_authenticate(pam_handle_t *h, int flags, int argc, const char **argv)
 {
-	(void)h; (void)flags; (void)argc; (void)argv;
+	const char *tok;
+
+	(void)flags;
+	if (argc == 1 && strcmp(argv[0], "linked") == 0)
+		return PAM_IGNORE;
 	ready();
+	if (argc == 1 && strcmp(argv[0], "prompt") == 0 &&
+	    pam_get_authtok(h, PAM_AUTHTOK, &tok, "Access token: ") != PAM_SUCCESS)
+		return PAM_AUTH_ERR;
 	return PAM_IGNORE;
 }
 
