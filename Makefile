@@ -139,8 +139,7 @@ deb:
 
 # Installed binaries get an absolute RUNPATH: $ORIGIN is ignored in setuid
 # processes such as sudo, which load the module.
-install: deps
-	@$(MAKE) --no-print-directory all
+install: all
 	@mkdir -p $(B)/inst
 	$(CC) -shared -Wl,--version-script=pam_kztoken/pam_kztoken.map $(LDHARDEN) \
 	  -Wl,-rpath,'$(PKGLIBDIR)' -o $(B)/inst/pam_kztoken.so $(PAM_OBJ) $(PAM_FIRST) \
