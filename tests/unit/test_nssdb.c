@@ -749,6 +749,26 @@ map_names_ids_refusals(void **state)
 	kz_ctx_close(ctx);
 }
 
+/* Maps d against l, checks whether alice and ops-admins came through (bob
+ * always must) and which refusal was noted, and frees the map and l for
+ * the next case. */
+static void
+map_expect(kz_ctx *ctx, struct kz_provider *p, struct kz_dir *d,
+    struct kz_local *l, bool alice_in, bool ops_in, const char *refusal)
+{
+	struct kz_nss_db db;
+	struct kz_strv refused = { 0 };
+
+	assert_int_equal(kz_nss_map(ctx, p, d, l, &db, &refused), 0);
+	assert_int_equal(find_user(&db, "alice") != NULL, alice_in);
+	assert_non_null(find_user(&db, "bob"));	/* never in a range */
+	assert_int_equal(find_group(&db, "ops-admins") != NULL, ops_in);
+	assert_true(refused_has(&refused, refusal));
+	kz_nss_db_free(&db);
+	kz_strv_free(&refused);
+	kz_local_free(l);
+}
+
 /* A local user owns every ID of its /etc/subuid and /etc/subgid ranges
  * (rootless containers: newuidmap maps them, and inside its namespace it
  * can setuid to any of them and read or write the host's files as that
@@ -766,9 +786,7 @@ map_subordinate_ranges(void **state)
 	    2000200000);
 	char subuid[600], subgid[600], missing[600], err[256];
 	struct kz_dir d = { 0 };
-	struct kz_nss_db db;
 	struct kz_local l;
-	struct kz_strv refused = { 0 };
 	FILE *f;
 
 	snprintf(subuid, sizeof(subuid), "%s/subuid", kzt_dir());
@@ -790,26 +808,13 @@ map_subordinate_ranges(void **state)
 	local_set(&l, "carol", 1000);
 	assert_int_equal(kz_local_load_ranges(&l, subuid, missing, err,
 	    sizeof(err)), 0);
-	assert_int_equal(kz_nss_map(ctx, p, &d, &l, &db, &refused), 0);
-	assert_null(find_user(&db, "alice"));
-	assert_non_null(find_user(&db, "bob"));
-	assert_non_null(find_group(&db, "ops-admins"));
-	assert_true(refused_has(&refused, "user alice: the name or the ID"));
-	kz_nss_db_free(&db);
-	kz_strv_free(&refused);
-	kz_local_free(&l);
+	map_expect(ctx, p, &d, &l, false, true, "user alice: the name or the ID");
 
 	/* a subgid range takes the group's gid: the group is left out */
 	local_set(&l, "carol", 1000);
 	assert_int_equal(kz_local_load_ranges(&l, missing, subgid, err,
 	    sizeof(err)), 0);
-	assert_int_equal(kz_nss_map(ctx, p, &d, &l, &db, &refused), 0);
-	assert_non_null(find_user(&db, "alice"));
-	assert_null(find_group(&db, "ops-admins"));
-	assert_true(refused_has(&refused, "group ops-admins:"));
-	kz_nss_db_free(&db);
-	kz_strv_free(&refused);
-	kz_local_free(&l);
+	map_expect(ctx, p, &d, &l, true, false, "group ops-admins:");
 
 	/* a local user's primary GID, though /etc/group lacks it: the
 	 * group on it would own that user's files */
@@ -822,13 +827,7 @@ map_subordinate_ranges(void **state)
 	fclose(f);
 	assert_int_equal(kz_local_load(&l, subuid, subgid, err, sizeof(err)),
 	    0);
-	assert_int_equal(kz_nss_map(ctx, p, &d, &l, &db, &refused), 0);
-	assert_non_null(find_user(&db, "alice"));
-	assert_null(find_group(&db, "ops-admins"));
-	assert_true(refused_has(&refused, "group ops-admins:"));
-	kz_nss_db_free(&db);
-	kz_strv_free(&refused);
-	kz_local_free(&l);
+	map_expect(ctx, p, &d, &l, true, false, "group ops-admins:");
 
 	/* an unreadable file fails closed (a directory is not a file) */
 	local_set(&l, "carol", 1000);
