@@ -1,5 +1,6 @@
 # kztoken - top-level build.  `make` leaves build/pam_kztoken.so,
-# build/libkzauth.so.0 and build/kztoken, usable in place (RUNPATH $ORIGIN).
+# build/libkzauth.so.0 and build/kztoken, usable in place (the command
+# finds the library by RUNPATH $ORIGIN; the module has the core built in).
 
 CC        ?= cc
 MULTIARCH := $(shell $(CC) -print-multiarch 2>/dev/null | grep . || echo x86_64-linux-gnu)
@@ -71,15 +72,18 @@ $(B)/libkzauth.so.0: $(LIB_OBJ) libkzauth/libkzauth.map
 $(B)/libkzauth_internal.a: $(LIB_OBJ)
 	rm -f $@; ar rcs $@ $(LIB_OBJ)
 
-# The PAM module exports only the six pam_sm_* entry points.  libcrypto is
-# named first although the module calls it only through libkzauth: the
-# dynamic linker looks up each of libcrypto's ~4,200 symbols in every
-# object that precedes it in the module's scope, and in a fresh sudo that
-# search was a third of libkzauth's own start-up cost (docs/performance.md).
+# The PAM module exports only the six pam_sm_* entry points.  It carries
+# its own copy of the core (the archive; only the objects a module needs)
+# instead of loading libkzauth.so.0: one object less for the dynamic linker
+# in every fresh sudo or login (docs/performance.md), and no RUNPATH in a
+# module that setuid programs load, so no library search path to trust.
+# libcrypto is named first although the module calls it only through the
+# core: the dynamic linker looks up each of libcrypto's ~4,200 symbols in
+# every object that precedes it in the module's scope.
 PAM_FIRST := -Wl,--no-as-needed -lcrypto -Wl,--as-needed
-$(B)/pam_kztoken.so: $(PAM_OBJ) $(B)/libkzauth.so.0 pam_kztoken/pam_kztoken.map
+$(B)/pam_kztoken.so: $(PAM_OBJ) $(B)/libkzauth_internal.a pam_kztoken/pam_kztoken.map
 	$(CC) -shared -Wl,--version-script=pam_kztoken/pam_kztoken.map $(LDHARDEN) \
-	  -Wl,-rpath,'$(RUNPATH)' -o $@ $(PAM_OBJ) $(PAM_FIRST) -L$(B) -lkzauth -lpam
+	  -o $@ $(PAM_OBJ) $(PAM_FIRST) $(B)/libkzauth_internal.a $(LIB_LIBS) -lpam
 
 # The NSS module reads only its database: no libkzauth, curl or jansson.
 NSS_SRC   := $(sort $(wildcard nss_kztoken/*.c))
@@ -137,17 +141,14 @@ interop: deps-test
 deb:
 	@bash packaging/deb/build.sh
 
-# Installed binaries get an absolute RUNPATH: $ORIGIN is ignored in setuid
-# processes such as sudo, which load the module.
+# The installed command gets an absolute RUNPATH for its private library
+# (the module needs none: it carries the core).
 install: all
 	@mkdir -p $(B)/inst
-	$(CC) -shared -Wl,--version-script=pam_kztoken/pam_kztoken.map $(LDHARDEN) \
-	  -Wl,-rpath,'$(PKGLIBDIR)' -o $(B)/inst/pam_kztoken.so $(PAM_OBJ) $(PAM_FIRST) \
-	  -L$(B) -lkzauth -lpam
 	$(CC) -pie $(LDHARDEN) -Wl,-rpath,'$(PKGLIBDIR)' -o $(B)/inst/kztoken $(TOOL_OBJ) \
 	  -L$(B) -lkzauth -ljansson -lcrypto
 	install -d -m 0755 $(DESTDIR)$(PAMDIR) $(DESTDIR)$(PKGLIBDIR) $(DESTDIR)$(SBINDIR)
-	install -m 0644 $(B)/inst/pam_kztoken.so $(DESTDIR)$(PAMDIR)/pam_kztoken.so
+	install -m 0644 $(B)/pam_kztoken.so $(DESTDIR)$(PAMDIR)/pam_kztoken.so
 	install -m 0644 $(B)/libkzauth.so.0 $(DESTDIR)$(PKGLIBDIR)/libkzauth.so.0
 	install -m 0755 $(B)/inst/kztoken $(DESTDIR)$(SBINDIR)/kztoken
 	install -d -m 0755 $(DESTDIR)$(NSSDIR)

@@ -117,14 +117,9 @@ getent passwd root | grep -q '^root:x:0:0:' && t_pass "root still comes from fil
 
 # --- sshd with the module (auth, account) and pam_mkhomedir (session) -------------------
 PAMDIR=/lib/x86_64-linux-gnu/security
-cp "$KZ_BUILD/pam_kztoken.so" "$KZ_BUILD/libkzauth.so.0" "$W/lib/"
+cp "$KZ_BUILD/pam_kztoken.so" "$W/lib/"
 MOD=$W/lib/pam_kztoken.so
-# sudo is setuid ($ORIGIN ignored): the module linked with an absolute RUNPATH
-SMOD=$W/lib/sudo/pam_kztoken.so
-mkdir -p "$W/lib/sudo"
-cc -shared -Wl,--version-script="$KZ_ROOT/pam_kztoken/pam_kztoken.map" -Wl,-z,now \
-    -Wl,-rpath,"$W/lib" -o "$SMOD" "$KZ_BUILD"/obj/pam/*.o -L"$W/lib" -l:libkzauth.so.0 -lpam \
-    2>"$W/cc.log" || die "link the module for sudo" "$(cat "$W/cc.log")"
+SMOD=$MOD	# it carries the core and names no library path: fit for setuid sudo
 printf '%s\n' "auth required $MOD config=$C" "account required $MOD config=$C" \
     "session required $PAMDIR/pam_mkhomedir.so umask=0077" \
     "session required $PAMDIR/pam_permit.so" > "$W/pam.sshd"

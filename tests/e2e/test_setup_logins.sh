@@ -73,14 +73,9 @@ mkdir -p "$W/home" && chown "$U:" "$W/home"
 printf 'Defaults:%s !lecture, timestamp_timeout=0, passwd_tries=1\n%s ALL=(root) ALL\n' "$U" "$U" \
     > /etc/sudoers.d/kztoken-e2e-setup
 chmod 440 /etc/sudoers.d/kztoken-e2e-setup
-# The module where Debian installs it, linked with an absolute RUNPATH
-# (sudo is setuid: ld.so ignores $ORIGIN there), as `make install` does.
-mkdir -p "$W/lib"
-cp "$KZ_BUILD/libkzauth.so.0" "$W/lib/"
-cc -shared -Wl,--version-script="$KZ_ROOT/pam_kztoken/pam_kztoken.map" -Wl,-z,now \
-    -Wl,-rpath,"$W/lib" -o "$W/lib/pam_kztoken.so" "$KZ_BUILD"/obj/pam/*.o \
-    -L"$W/lib" -l:libkzauth.so.0 -lpam 2>"$W/cc.log" || die "link the module" "$(cat "$W/cc.log")"
-install -m 0644 "$W/lib/pam_kztoken.so" /lib/x86_64-linux-gnu/security/pam_kztoken.so
+# The module as built, where Debian installs it (it carries the core:
+# setuid sudo loads it as sshd does).
+install -m 0644 "$KZ_BUILD/pam_kztoken.so" /lib/x86_64-linux-gnu/security/pam_kztoken.so
 kz_write_config /etc/kztoken/kztoken.conf '[service sudo]' 'require_group = ops-admins'
 t_pass "throwaway host: overlays, user $U, module and config installed"
 

@@ -32,11 +32,11 @@ pam_lib_init() {
 	W=$(mktemp -d "/tmp/$1.XXXXXX")
 	chmod 755 "$W"
 	trap pam_lib_cleanup EXIT
-	# A snapshot of the module and its library (RUNPATH $ORIGIN finds it
-	# next to the module): a rebuild of the shared build dir while we run,
-	# by someone else's `make`, must not pull the file from under libpam.
+	# A snapshot of the module (it carries the core): a rebuild of the
+	# shared build dir while we run, by someone else's `make`, must not
+	# pull the file from under libpam.
 	mkdir -p "$W/lib" "$W/idp" "$W/svc"
-	cp "$KZ_BUILD/pam_kztoken.so" "$KZ_BUILD/libkzauth.so.0" "$W/lib/"
+	cp "$KZ_BUILD/pam_kztoken.so" "$W/lib/"
 	MOD=$W/lib/pam_kztoken.so
 	if ! cc -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -o "$W/kzpam" \
 	    "$KZ_ROOT/tests/pam/kzpam.c" -lpamtest -lpam 2>"$W/cc.log"; then

@@ -302,18 +302,7 @@ has "parts beyond max_token_length: stops asking at part 2" "$(grep -c 'part 3' 
 # --- 50 transactions in one process, under valgrind -------------------------------------
 if command -v valgrind >/dev/null; then
 	vlog=$W/valgrind.log
-	# glibc's ld.so reads a word past a string while it expands $ORIGIN
-	# in RUNPATH (is_dst, optimised strncmp): not ours, not a leak.
-	cat > "$W/vg.supp" <<'SUPP'
-{
-   kz-ldso-is_dst-strncmp
-   Memcheck:Addr8
-   fun:strncmp
-   fun:is_dst
-}
-SUPP
-	VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99
-	    --suppressions="$W/vg.supp")
+	VG=(valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99)
 	before=$(wc -l < "$AUDIT")
 	out=$(timeout 180 "${RUN[@]}" env "${PWENV[@]}" PAM_WRAPPER_DISABLE_DEEPBIND=1 \
 	    "${VG[@]}" --log-file="$vlog" "$W/kzpam" -n 50 sudo alice auth=PAM_SUCCESS acct=PAM_SUCCESS \
