@@ -172,6 +172,11 @@ struct kz_ctx {
 	} bound;
 	char *hdr_b64;			/* the last JWT header seen, and its */
 	json_t *hdr_json;		/* parse: tokens of one key share it */
+	struct kz_jwt_hdr {		/* what jwt.c reads of it (pointers */
+		const char *alg, *kid;	/* into hdr_json) */
+		unsigned alg_id;
+		bool typ_bad, crit, kid_bad;
+	} hdr;
 	EVP_MD *sha256;			/* fetched once (kz_token_digest) */
 	EVP_MD_CTX *tok_md, *si_md;	/* its contexts, kept */
 	struct {			/* set by kz_decide for its token: */
