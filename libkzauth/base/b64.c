@@ -2,6 +2,7 @@
  * b64.c - strict base64url, because libjwt's decoder skips characters
  * outside the alphabet and so accepts tokens that are not what was signed.
  */
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,9 +60,10 @@ kz_b64url_decode_to(const char *in, size_t len, unsigned char *out,
 		    b64url_d3[s[3]];
 		if (v & B64_BAD)
 			goto bad;
-		out[o] = (unsigned char)(v >> 16);
-		out[o + 1] = (unsigned char)(v >> 8);
-		out[o + 2] = (unsigned char)v;
+		/* the three bytes and a NUL in one store: out has room for
+		 * it (out[len / 4 * 3] at most) */
+		v = htobe32(v << 8);
+		memcpy(out + o, &v, sizeof(v));
 	}
 	if (tail > 0) {
 		v = b64url_d0[s[0]] | b64url_d1[s[1]] |
