@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/types.h>
 #include <jansson.h>
 #include <openssl/evp.h>
@@ -172,6 +173,11 @@ struct kz_ctx {
 	} bound;
 	char *hdr_b64;			/* the last JWT header seen, and its */
 	json_t *hdr_json;		/* parse: tokens of one key share it */
+	struct kz_jwt_hdr {		/* what jwt.c reads of it (pointers */
+		const char *alg, *kid;	/* into hdr_json) */
+		unsigned alg_id;
+		bool typ_bad, crit, kid_bad;
+	} hdr;
 	EVP_MD *sha256;			/* fetched once (kz_token_digest) */
 	EVP_MD_CTX *tok_md, *si_md;	/* its contexts, kept */
 	struct {			/* set by kz_decide for its token: */
@@ -298,9 +304,26 @@ KZ_HIDDEN const struct kz_jv *kz_jv_parse(struct kz_arena *a,
  * KZ_MAX_JSON_DEPTH (kz_json_parse never makes such a value). */
 KZ_HIDDEN const struct kz_jv *kz_jv_from_json(struct kz_arena *a,
     json_t *j);
-/* The member key of object o; NULL when absent or o is not an object. */
-KZ_HIDDEN const struct kz_jv *kz_jv_get(const struct kz_jv *o,
-    const char *key);
+/* The member key of object o; NULL when absent or o is not an object.
+ * Inline, so that a literal key's length and bytes are constants where
+ * it is looked up (a claims check looks up some twenty).  Most names of
+ * a length differ in their first byte (sub, iss, jti, exp, aud): that is
+ * looked at before the rest. */
+static inline const struct kz_jv *
+kz_jv_get(const struct kz_jv *o, const char *key)
+{
+	const struct kz_jv *m;
+	size_t kl;
+
+	if (o == NULL || o->type != KZ_JT_OBJ)
+		return NULL;
+	kl = strlen(key);
+	for (m = o->u.first; m != NULL; m = m->next)
+		if (m->klen == kl && (kl == 0 || (m->key[0] == key[0] &&
+		    memcmp(m->key + 1, key + 1, kl - 1) == 0)))
+			return m;
+	return NULL;
+}
 /* The first item of an array (NULL for anything else); then ->next. */
 static inline const struct kz_jv *
 kz_jv_items(const struct kz_jv *v)

@@ -127,15 +127,21 @@ file_sink(int prio, const char *line)
  * from a hostile token must not forge a line of its own (debug lines
  * quote such text). */
 static void
+send_clean(kz_ctx *ctx, int prio, const char *line)
+{
+	kz_syslog_send(ctx, prio, line);
+	file_sink(prio, line);
+	if (ctx != NULL && ctx->log != NULL)
+		ctx->log(ctx->log_arg, prio, line);
+}
+
+static void
 deliver(kz_ctx *ctx, int prio, const char *raw)
 {
 	char line[1024];
 
 	kz_sanitize(line, sizeof(line), raw, 0);
-	kz_syslog_send(ctx, prio, line);
-	file_sink(prio, line);
-	if (ctx != NULL && ctx->log != NULL)
-		ctx->log(ctx->log_arg, prio, line);
+	send_clean(ctx, prio, line);
 }
 
 void
@@ -204,12 +210,16 @@ kz_sanitize(char *out, size_t outlen, const char *in, int word)
 
 /* The audit line is put together here, not by vsnprintf: a dozen %s
  * were most of its cost.  The same text: pieces in order, cut at the
- * end of the buffer as snprintf cuts. */
+ * end of the buffer as snprintf cuts.  Each piece is made printable as
+ * it is copied in (the values as words, cut to their own caps), so the
+ * line is as deliver's kz_sanitize would leave it and goes out without
+ * a second pass. */
 struct line {
 	char *buf;
 	size_t len, cap;	/* len < cap; buf[len] == '\0' */
 };
 
+/* Text of ours: printable ASCII already (the literals below). */
 static void
 put(struct line *l, const char *s)
 {
@@ -222,43 +232,62 @@ put(struct line *l, const char *s)
 	l->buf[l->len] = '\0';
 }
 
+/* s as kz_sanitize(tmp, max, s, word) and then put(l, tmp): at most
+ * max - 1 bytes of s, each kept or '?', and in a word "-" for nothing. */
+static void
+put_clean(struct line *l, const char *s, size_t max, int word)
+{
+	unsigned char want = word ? IN_WORD : IN_LINE;
+	char *o = l->buf + l->len;
+	size_t n = l->cap - 1 - l->len, i;
+
+	if (n > max - 1)
+		n = max - 1;
+	if (s == NULL)
+		s = "";
+	for (i = 0; i < n && s[i] != '\0'; i++)
+		o[i] = (keep_class[(unsigned char)s[i]] & want) ? s[i] : '?';
+	/* (with no room left, i is 0 here and put adds nothing) */
+	if (i == 0 && word) {
+		put(l, "-");
+		return;
+	}
+	l->len += i;
+	l->buf[l->len] = '\0';
+}
+
 void
 kz_audit(kz_ctx *ctx, const kz_request *req, const kz_result *res)
 {
-	char svc[64], user[128], iss[256], sub[128], kid[96], buf[1024];
+	char buf[1024];
 	const char *s = req->log_service ? req->log_service : req->service;
 	struct line l = { buf, 0, sizeof(buf) };
 
 	buf[0] = '\0';
-	kz_sanitize(svc, sizeof(svc), s ? s : "default", 1);
-	kz_sanitize(user, sizeof(user), req->user ? req->user : res->id.user,
-	    1);
-	kz_sanitize(iss, sizeof(iss), res->id.iss, 1);
-	kz_sanitize(sub, sizeof(sub), res->id.sub, 1);
-	kz_sanitize(kid, sizeof(kid), res->id.kid, 1);
 	/* service=%s user=%s verdict=%s reason=%s iss=%s sub=%s kid=%s
-	 * method=%s fp=%s[ enrollment=%s][ via=check] */
+	 * method=%s fp=%s[ enrollment=%s][ via=check]; the caps are those
+	 * of the words' buffers before (64, 128, 256, 128, 96) */
 	put(&l, "service=");
-	put(&l, svc);
+	put_clean(&l, s ? s : "default", 64, 1);
 	put(&l, " user=");
-	put(&l, user);
+	put_clean(&l, req->user ? req->user : res->id.user, 128, 1);
 	put(&l, " verdict=");
-	put(&l, kz_verdict_name(res->verdict));
+	put_clean(&l, kz_verdict_name(res->verdict), sizeof(buf), 0);
 	put(&l, " reason=");
-	put(&l, kz_reason_name(res->reason));
+	put_clean(&l, kz_reason_name(res->reason), sizeof(buf), 0);
 	put(&l, " iss=");
-	put(&l, iss);
+	put_clean(&l, res->id.iss, 256, 1);
 	put(&l, " sub=");
-	put(&l, sub);
+	put_clean(&l, res->id.sub, 128, 1);
 	put(&l, " kid=");
-	put(&l, kid);
+	put_clean(&l, res->id.kid, 96, 1);
 	put(&l, req->device ? " method=device fp=" : " method=token fp=");
-	put(&l, res->fp[0] ? res->fp : "-");
+	put_clean(&l, res->fp[0] ? res->fp : "-", sizeof(buf), 0);
 	if (res->enrollment) {
 		put(&l, " enrollment=");
-		put(&l, res->enrollment);
+		put_clean(&l, res->enrollment, sizeof(buf), 0);
 	}
 	if (req->flags & KZ_REQ_VIA_CHECK)
 		put(&l, " via=check");
-	deliver(ctx, res->verdict == KZ_OK ? LOG_INFO : LOG_NOTICE, buf);
+	send_clean(ctx, res->verdict == KZ_OK ? LOG_INFO : LOG_NOTICE, buf);
 }

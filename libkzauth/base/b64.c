@@ -2,6 +2,7 @@
  * b64.c - strict base64url, because libjwt's decoder skips characters
  * outside the alphabet and so accepts tokens that are not what was signed.
  */
+#include <endian.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,60 +10,66 @@
 
 #include "internal.h"
 
-/* Value + 1 of each base64url character, 0 outside the alphabet: a table,
- * since every byte of every token passes through here. */
-static const unsigned char b64url_table[256] = {
-	['A'] = 1, ['B'] = 2, ['C'] = 3, ['D'] = 4, ['E'] = 5, ['F'] = 6,
-	['G'] = 7, ['H'] = 8, ['I'] = 9, ['J'] = 10, ['K'] = 11, ['L'] = 12,
-	['M'] = 13, ['N'] = 14, ['O'] = 15, ['P'] = 16, ['Q'] = 17,
-	['R'] = 18, ['S'] = 19, ['T'] = 20, ['U'] = 21, ['V'] = 22,
-	['W'] = 23, ['X'] = 24, ['Y'] = 25, ['Z'] = 26, ['a'] = 27,
-	['b'] = 28, ['c'] = 29, ['d'] = 30, ['e'] = 31, ['f'] = 32,
-	['g'] = 33, ['h'] = 34, ['i'] = 35, ['j'] = 36, ['k'] = 37,
-	['l'] = 38, ['m'] = 39, ['n'] = 40, ['o'] = 41, ['p'] = 42,
-	['q'] = 43, ['r'] = 44, ['s'] = 45, ['t'] = 46, ['u'] = 47,
-	['v'] = 48, ['w'] = 49, ['x'] = 50, ['y'] = 51, ['z'] = 52,
-	['0'] = 53, ['1'] = 54, ['2'] = 55, ['3'] = 56, ['4'] = 57,
-	['5'] = 58, ['6'] = 59, ['7'] = 60, ['8'] = 61, ['9'] = 62,
-	['-'] = 63, ['_'] = 64,
-};
+/*
+ * Each base64url character's 6 bits, already shifted to where they go in
+ * a group of four characters (24 bits), one table per position; a
+ * character outside the alphabet sets bits above the 24 (B64_BAD).  A
+ * group is then four lookups and an OR, and one test says whether all
+ * four characters were in the alphabet: every byte of every token
+ * passes through here.  The tables are spelt out by the preprocessor
+ * from B64_VAL, so there is one definition of the alphabet.
+ */
+#define B64_BAD		0xff000000u
+#define B64_VAL(c)	((c) >= 'A' && (c) <= 'Z' ? (c) - 'A' :		\
+			 (c) >= 'a' && (c) <= 'z' ? (c) - 'a' + 26 :	\
+			 (c) >= '0' && (c) <= '9' ? (c) - '0' + 52 :	\
+			 (c) == '-' ? 62 : (c) == '_' ? 63 : -1)
+#define B64_ENT(c, sh)	(B64_VAL(c) < 0 ? B64_BAD : (uint32_t)B64_VAL(c) << (sh))
+#define B64_R4(c, sh)	B64_ENT((c), sh), B64_ENT((c) + 1, sh),	\
+			B64_ENT((c) + 2, sh), B64_ENT((c) + 3, sh)
+#define B64_R16(c, sh)	B64_R4((c), sh), B64_R4((c) + 4, sh),		\
+			B64_R4((c) + 8, sh), B64_R4((c) + 12, sh)
+#define B64_R64(c, sh)	B64_R16((c), sh), B64_R16((c) + 16, sh),	\
+			B64_R16((c) + 32, sh), B64_R16((c) + 48, sh)
+#define B64_TABLE(sh)	{ B64_R64(0, sh), B64_R64(64, sh),		\
+			  B64_R64(128, sh), B64_R64(192, sh) }
 
-/* Four characters at a time: three bytes per step, one table lookup per
- * character and one test per step (a character outside the alphabet
- * turns its value negative); the tail of two or three characters gives
- * one or two bytes whose leftover bits must be zero, or two encodings
- * would mean one value.  out needs len / 4 * 3 + 3 bytes (NUL-terminated). */
+static const uint32_t b64url_d0[256] = B64_TABLE(18);
+static const uint32_t b64url_d1[256] = B64_TABLE(12);
+static const uint32_t b64url_d2[256] = B64_TABLE(6);
+static const uint32_t b64url_d3[256] = B64_TABLE(0);
+
+/* Four characters at a time: three bytes per step; the tail of two or
+ * three characters gives one or two bytes whose leftover bits must be
+ * zero, or two encodings would mean one value.  out needs len / 4 * 3 + 3
+ * bytes (NUL-terminated).  On failure the bytes written are cleared. */
 int
 kz_b64url_decode_to(const char *in, size_t len, unsigned char *out,
     size_t cap, size_t *outlen)
 {
 	const unsigned char *s = (const unsigned char *)in;
-	size_t o = 0, i = 0, tail = len % 4;
-	unsigned long v;
+	const unsigned char *end4 = s + (len - len % 4);
+	size_t o = 0, tail = len % 4;
+	uint32_t v;
 
 	*outlen = 0;
 	if (tail == 1 || cap < len / 4 * 3 + 3)
 		return -1;
-	for (; i + 4 <= len; i += 4) {
-		int a = b64url_table[s[i]] - 1, b = b64url_table[s[i + 1]] - 1,
-		    c = b64url_table[s[i + 2]] - 1, d = b64url_table[s[i + 3]] - 1;
-
-		if ((a | b | c | d) < 0)
+	for (; s != end4; s += 4, o += 3) {
+		v = b64url_d0[s[0]] | b64url_d1[s[1]] | b64url_d2[s[2]] |
+		    b64url_d3[s[3]];
+		if (v & B64_BAD)
 			goto bad;
-		v = (unsigned long)a << 18 | (unsigned long)b << 12 |
-		    (unsigned long)c << 6 | (unsigned long)d;
-		out[o++] = (unsigned char)(v >> 16);
-		out[o++] = (unsigned char)(v >> 8);
-		out[o++] = (unsigned char)v;
+		/* the three bytes and a NUL in one store: out has room for
+		 * it (out[len / 4 * 3] at most) */
+		v = htobe32(v << 8);
+		memcpy(out + o, &v, sizeof(v));
 	}
 	if (tail > 0) {
-		int a = b64url_table[s[i]] - 1, b = b64url_table[s[i + 1]] - 1,
-		    c = tail == 3 ? b64url_table[s[i + 2]] - 1 : 0;
-
-		if ((a | b | c) < 0)
+		v = b64url_d0[s[0]] | b64url_d1[s[1]] |
+		    (tail == 3 ? b64url_d2[s[2]] : 0);
+		if (v & B64_BAD)
 			goto bad;
-		v = (unsigned long)a << 18 | (unsigned long)b << 12 |
-		    (unsigned long)c << 6;
 		out[o++] = (unsigned char)(v >> 16);
 		if (tail == 3)
 			out[o++] = (unsigned char)(v >> 8);

@@ -17,7 +17,7 @@
  * Provider answers stay jansson values; kz_jv_from_json gives the same
  * tree for one, so that the claim checks (identity.c) have one form only.
  */
-#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -102,9 +102,12 @@ static struct kz_jv *value(struct jr *r);
 static void
 skip_ws(struct jr *r)
 {
-	while (r->p < r->end && (*r->p == ' ' || *r->p == '\t' ||
-	    *r->p == '\n' || *r->p == '\r'))
-		r->p++;
+	const unsigned char *p = r->p;
+
+	while (p < r->end && (*p == ' ' || *p == '\t' || *p == '\n' ||
+	    *p == '\r'))
+		p++;
+	r->p = p;
 }
 
 static bool
@@ -162,19 +165,25 @@ unicode_escape(const unsigned char **pp, const unsigned char *end,
 static const char *
 string(struct jr *r, uint32_t *len)
 {
-	const unsigned char *s = r->p, *q, *p;
+	const unsigned char *s = r->p, *q, *p, *end = r->end;
 	unsigned char *o;
 	size_t n = 0, k;
 
-	while (r->p < r->end && plain[*r->p])
-		r->p++;
-	if (r->p < r->end && *r->p == '"') {	/* plain ASCII only */
-		n = (size_t)(r->p - s);
+	/* (a local pointer: through r->p each byte read could alias it;
+	 * four bytes a step while they are all plain) */
+	for (p = s; end - p >= 4 && (plain[p[0]] & plain[p[1]] &
+	    plain[p[2]] & plain[p[3]]); p += 4)
+		;
+	for (; p < end && plain[*p]; p++)
+		;
+	r->p = p;
+	if (p < end && *p == '"') {	/* plain ASCII only */
+		n = (size_t)(p - s);
 		if ((o = arena_alloc(r->a, n + 1)) == NULL)
 			return NULL;
 		memcpy(o, s, n);
 		o[n] = '\0';
-		r->p++;
+		r->p = p + 1;
 		*len = (uint32_t)n;
 		return (const char *)o;
 	}
@@ -235,9 +244,10 @@ number(struct jr *r)
 {
 	const unsigned char *s = r->p;
 	bool real = false;
-	char text[64], *end;
 	struct kz_jv *v;
 	long long i;
+	unsigned long long m = 0, lim;
+	bool neg;
 
 	if (r->p < r->end && *r->p == '-')
 		r->p++;
@@ -278,14 +288,19 @@ number(struct jr *r)
 		json_decref(j);
 		return v;
 	}
-	if ((size_t)(r->p - s) >= sizeof(text))
+	if (r->p - s >= 64)
 		return NULL;			/* past any json_int_t */
-	memcpy(text, s, (size_t)(r->p - s));
-	text[r->p - s] = '\0';
-	errno = 0;
-	i = strtoll(text, &end, 10);
-	if (errno != 0 || *end != '\0')
-		return NULL;
+	/* The digits are checked above: their value here, refused past
+	 * the range of long long as strtoll refuses it (ERANGE), without
+	 * a copy and a strtoll per number. */
+	neg = *s == '-';
+	lim = neg ? (unsigned long long)LLONG_MAX + 1 : LLONG_MAX;
+	for (const unsigned char *d = s + neg; d < r->p; d++) {
+		if (m > (lim - (unsigned)(*d - '0')) / 10)
+			return NULL;
+		m = m * 10 + (unsigned)(*d - '0');
+	}
+	i = !neg ? (long long)m : m == lim ? LLONG_MIN : -(long long)m;
 	if ((v = node(r->a, KZ_JT_INT)) != NULL)
 		v->u.i = (json_int_t)i;
 	return v;
@@ -551,21 +566,6 @@ kz_jv_from_json(struct kz_arena *a, json_t *j)
 }
 
 /* ---- reading ---- */
-
-const struct kz_jv *
-kz_jv_get(const struct kz_jv *o, const char *key)
-{
-	const struct kz_jv *m;
-	size_t kl;
-
-	if (o == NULL || o->type != KZ_JT_OBJ)
-		return NULL;
-	kl = strlen(key);
-	for (m = o->u.first; m != NULL; m = m->next)
-		if (same_name(m, key, kl))
-			return m;
-	return NULL;
-}
 
 const char *
 kz_jv_str(const struct kz_jv *o, const char *key)

@@ -173,10 +173,11 @@ int
 kz_identity_from_jv(struct kz_provider *p, const struct kz_jv *claims,
     bool provider_answer, kz_identity *id, kz_result *res)
 {
+	const struct kz_jv *sub = kz_jv_get(claims, "sub");
 	const char *name = NULL;
 	int got;
 
-	if (kz_jv_get(claims, "sub") && !kz_jv_str(claims, "sub")) {
+	if (sub != NULL && !kz_jv_is_str(sub)) {
 		kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "sub is not a string");
 		return -1;
@@ -185,7 +186,7 @@ kz_identity_from_jv(struct kz_provider *p, const struct kz_jv *claims,
 	free(id->iss);
 	free(id->jti);
 	free(id->user);
-	id->sub = kz_strdup(kz_jv_str(claims, "sub"));
+	id->sub = kz_strdup(sub != NULL ? sub->u.s : NULL);
 	id->iss = kz_strdup(kz_jv_str(claims, "iss"));
 	id->jti = kz_strdup(kz_jv_str(claims, "jti"));
 	id->user = NULL;

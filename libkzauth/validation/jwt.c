@@ -315,25 +315,6 @@ decode_claims(const char *seg, size_t len, struct kz_arena *a)
 	return c != NULL && c->type == KZ_JT_OBJ ? c : NULL;
 }
 
-/* Every token of one key carries the same header: keep the last parse.
- * Same bytes in, same object out, so nothing is trusted that was not. */
-static json_t *
-header_of(kz_ctx *ctx, const char *seg, size_t len)
-{
-	json_t *h;
-
-	if (ctx->hdr_b64 != NULL && strlen(ctx->hdr_b64) == len &&
-	    memcmp(ctx->hdr_b64, seg, len) == 0)
-		return json_incref(ctx->hdr_json);
-	if ((h = decode_json_segment(seg, len)) == NULL || len > 1024)
-		return h;
-	free(ctx->hdr_b64);
-	json_decref(ctx->hdr_json);
-	ctx->hdr_b64 = strndup(seg, len);
-	ctx->hdr_json = json_incref(h);
-	return h;
-}
-
 /* RFC 9068 access tokens say at+jwt; plain JWTs say JWT or nothing. */
 static bool
 typ_ok(const char *typ)
@@ -341,6 +322,46 @@ typ_ok(const char *typ)
 	return typ == NULL || strcasecmp(typ, "JWT") == 0 ||
 	    strcasecmp(typ, "at+jwt") == 0 ||
 	    strcasecmp(typ, "application/at+jwt") == 0;
+}
+
+/* What kz_jwt_validate reads of a header, all of it a function of the
+ * header alone (the checks on it are made on every token). */
+static void
+read_header(json_t *hdr, struct kz_jwt_hdr *f)
+{
+	f->alg = kz_json_str(hdr, "alg");
+	f->kid = kz_json_str(hdr, "kid");
+	f->alg_id = kz_alg_from_name(f->alg);
+	f->typ_bad = !typ_ok(kz_json_str(hdr, "typ")) ||
+	    (json_object_get(hdr, "typ") && !kz_json_str(hdr, "typ"));
+	f->crit = json_object_get(hdr, "crit") != NULL;
+	f->kid_bad = json_object_get(hdr, "kid") && f->kid == NULL;
+}
+
+/* Every token of one key carries the same header: keep the last parse,
+ * and what was read of it.  Same bytes in, same object out, so nothing
+ * is trusted that was not. */
+static json_t *
+header_of(kz_ctx *ctx, const char *seg, size_t len, struct kz_jwt_hdr *f)
+{
+	json_t *h;
+
+	if (ctx->hdr_b64 != NULL && strlen(ctx->hdr_b64) == len &&
+	    memcmp(ctx->hdr_b64, seg, len) == 0) {
+		*f = ctx->hdr;
+		return json_incref(ctx->hdr_json);
+	}
+	if ((h = decode_json_segment(seg, len)) == NULL)
+		return NULL;
+	read_header(h, f);
+	if (len > 1024)
+		return h;
+	free(ctx->hdr_b64);
+	json_decref(ctx->hdr_json);
+	ctx->hdr_b64 = strndup(seg, len);
+	ctx->hdr_json = json_incref(h);
+	ctx->hdr = *f;
+	return h;
 }
 
 static kz_verdict
@@ -399,37 +420,37 @@ kz_jwt_validate(kz_ctx *ctx, struct kz_provider *p, const char *tok,
 	size_t siglen = 0;
 	struct kz_key hkey = { 0 };
 	struct kz_key *key;
+	struct kz_jwt_hdr hf;
 	const char *algname, *kid;
 	unsigned alg;
 	kz_verdict v;
 
 	kz_arena_init(&arena);
-	if ((hdr = header_of(ctx, tok, (size_t)(d1 - tok))) == NULL) {
+	if ((hdr = header_of(ctx, tok, (size_t)(d1 - tok), &hf)) == NULL) {
 		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "header is not a JSON object");
 		goto out;
 	}
-	algname = kz_json_str(hdr, "alg");
-	kid = kz_json_str(hdr, "kid");
-	alg = kz_alg_from_name(algname);
+	algname = hf.alg;
+	kid = hf.kid;
+	alg = hf.alg_id;
 	if (alg == KZ_ALG_NONE || !(alg & p->algorithms)) {
 		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_ALG_NOT_ALLOWED,
 		    "alg %.32s not in the allow-list", algname ? algname :
 		    "(missing)");
 		goto out;
 	}
-	if (!typ_ok(kz_json_str(hdr, "typ")) ||
-	    (json_object_get(hdr, "typ") && !kz_json_str(hdr, "typ"))) {
+	if (hf.typ_bad) {
 		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_WRONG_TOKEN_TYPE,
 		    "typ is not JWT or at+jwt");
 		goto out;
 	}
-	if (json_object_get(hdr, "crit") != NULL) {
+	if (hf.crit) {
 		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "crit header extensions are not understood");
 		goto out;
 	}
-	if (json_object_get(hdr, "kid") && kid == NULL) {
+	if (hf.kid_bad) {
 		v = kz_set(res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED,
 		    "kid is not a string");
 		goto out;

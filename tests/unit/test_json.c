@@ -4,6 +4,9 @@
  * document is the value jansson makes of it.  fuzz_json does the same on
  * random input.
  */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kztest.h"
@@ -107,6 +110,85 @@ test_values(void **state)
 	json_decref(v);
 }
 
+/* Integers in the claims tree (jtree.c reads them itself): accepted
+ * exactly when strtoll takes the whole text without ERANGE, with its
+ * value, and as kz_json_load reads them. */
+static void
+check_jv_int(const char *num)
+{
+	char doc[128], *end;
+	struct kz_arena a;
+	const struct kz_jv *v;
+	json_t *j;
+	long long want;
+	bool ok;
+
+	snprintf(doc, sizeof(doc), "[%s]", num);
+	errno = 0;
+	want = strtoll(num, &end, 10);
+	ok = errno == 0 && *end == '\0' && end != num;
+	kz_arena_init(&a);
+	v = kz_jv_parse(&a, doc, strlen(doc));
+	j = kz_json_load(doc, strlen(doc));
+	if ((v != NULL) != ok || (j != NULL) != ok)
+		fail_msg("%s: tree %s, json %s, strtoll %s", num,
+		    v ? "accepts" : "refuses", j ? "accepts" : "refuses",
+		    ok ? "accepts" : "refuses");
+	if (ok) {
+		assert_int_equal(v->u.first->type, KZ_JT_INT);
+		assert_true(v->u.first->u.i == want);
+		assert_true(json_integer_value(json_array_get(j, 0)) == want);
+	}
+	json_decref(j);
+	kz_arena_free(&a);
+}
+
+static void
+test_jv_integers(void **state)
+{
+	static const char *const edge[] = { "0", "-0", "1", "-1", "7", "10",
+		"1796292950", "9223372036854775806", "9223372036854775807",
+		"9223372036854775808", "9223372036854775809",
+		"9223372036854775810", "-9223372036854775807",
+		"-9223372036854775808", "-9223372036854775809",
+		"-9223372036854775810", "18446744073709551615",
+		"18446744073709551616", "99999999999999999999",
+		"922337203685477580", "92233720368547758070",
+		"1000000000000000000", "10000000000000000000",
+		"111111111111111111111111111111111111111111111111111111111111111",
+		"1111111111111111111111111111111111111111111111111111111111111111",
+	};
+	char num[32];
+	uint32_t seed = 0x6a763132;
+	const char *bad[] = { "[00]", "[-01]", "[-]", "[--1]", "[+1]",
+		"[1-]", "[0x10]" };
+	struct kz_arena a;
+
+	(void)state;
+	for (size_t i = 0; i < KZ_NELEM(edge); i++)
+		check_jv_int(edge[i]);
+	for (int iter = 0; iter < 50000; iter++) {
+		size_t n = 0, len;
+
+		seed = seed * 1103515245u + 12345u;
+		len = 1 + (seed >> 16) % 22;
+		if ((seed >> 8) & 1)
+			num[n++] = '-';
+		for (size_t k = 0; k < len; k++) {
+			seed = seed * 1103515245u + 12345u;
+			num[n++] = (char)((k == 0 ? '1' : '0') +
+			    (seed >> 16) % (k == 0 ? 9 : 10));
+		}
+		num[n] = '\0';
+		check_jv_int(num);
+	}
+	for (size_t i = 0; i < KZ_NELEM(bad); i++) {
+		kz_arena_init(&a);
+		assert_null(kz_jv_parse(&a, bad[i], strlen(bad[i])));
+		kz_arena_free(&a);
+	}
+}
+
 /* Nesting: KZ_MAX_JSON_DEPTH levels pass, one more does not. */
 static void
 test_depth(void **state)
@@ -129,6 +211,7 @@ main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rows),
+		cmocka_unit_test(test_jv_integers),
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_depth),
 	};

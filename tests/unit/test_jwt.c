@@ -431,6 +431,50 @@ truncated(void **state)
 	free(tok);
 }
 
+/* The last header's parse, and what was read of it, serve the next
+ * token with the same header bytes only: tokens of different headers in
+ * turns on one context, each judged by its own (a header over 1024
+ * characters is never kept). */
+static void
+header_cache_in_turns(void **state)
+{
+	char pad[1200], json[1400];
+	struct { char *tok; kz_verdict v; kz_reason r; } t[7];
+	kz_result res;
+
+	(void)state;
+	memset(pad, 'p', sizeof(pad) - 1);
+	pad[sizeof(pad) - 1] = '\0';
+	t[0].tok = kzt_mint("{}");
+	t[0].v = KZ_OK, t[0].r = KZ_R_NONE;
+	t[1].tok = kzt_mint("{\"header\":{\"typ\":\"refresh+jwt\"}}");
+	t[1].v = KZ_UNAUTHENTICATED, t[1].r = KZ_R_WRONG_TOKEN_TYPE;
+	t[2].tok = kzt_mint("{\"header\":{\"crit\":[\"exp\"]}}");
+	t[2].v = KZ_UNAUTHENTICATED, t[2].r = KZ_R_MALFORMED;
+	t[3].tok = kzt_mint("{\"alg\":\"RS384\"}");
+	t[3].v = KZ_UNAUTHENTICATED, t[3].r = KZ_R_ALG_NOT_ALLOWED;
+	t[4].tok = kzt_mint("{\"header\":{\"typ\":\"at+jwt\"}}");
+	t[4].v = KZ_OK, t[4].r = KZ_R_NONE;
+	snprintf(json, sizeof(json), "{\"header\":{\"x\":\"%s\"}}", pad);
+	t[5].tok = kzt_mint(json);
+	t[5].v = KZ_OK, t[5].r = KZ_R_NONE;
+	snprintf(json, sizeof(json), "{\"header\":{\"x\":\"%s\",\"crit\":"
+	    "[\"x\"]}}", pad);
+	t[6].tok = kzt_mint(json);
+	t[6].v = KZ_UNAUTHENTICATED, t[6].r = KZ_R_MALFORMED;
+	for (int round = 0; round < 3; round++)
+		for (size_t i = 0; i < KZ_NELEM(t); i++)
+			for (int again = 0; again < 2; again++) {
+				size_t k = round == 1 ? KZ_NELEM(t) - 1 - i : i;
+
+				kzt_decide(ctx, t[k].tok, "alice", NULL, &res);
+				assert_decision(&res, t[k].v, t[k].r);
+				kz_result_clear(&res);
+			}
+	for (size_t i = 0; i < KZ_NELEM(t); i++)
+		free(t[i].tok);
+}
+
 static void
 typ_header(void **state)
 {
@@ -802,6 +846,7 @@ main(void)
 		cmocka_unit_test(too_long_before_decoding),
 		cmocka_unit_test(truncated),
 		cmocka_unit_test(typ_header),
+		cmocka_unit_test(header_cache_in_turns),
 		cmocka_unit_test(identity_and_policy),
 		cmocka_unit_test(claims_of_wrong_shape),
 		cmocka_unit_test(hostile_claims_json),
