@@ -11,7 +11,7 @@ PWDIR=/usr/lib/x86_64-linux-gnu/pam_wrapper
 
 # pam_lib_init PREFIX: checks what the suite needs (or skips it and exits),
 # makes the work dir $W (/tmp/PREFIX.XXXXXX, removed on exit by
-# pam_lib_cleanup), snapshots the module and its library into $W/lib
+# pam_lib_cleanup), snapshots the module and the command's library into $W/lib
 # ($MOD), compiles $W/kzpam, and copies the IdP's CA and client secret to
 # $W/idp.  Sets RUN (the prefix that drops to nobody), AUDIT and PWENV.
 pam_lib_init() {
@@ -32,11 +32,12 @@ pam_lib_init() {
 	W=$(mktemp -d "/tmp/$1.XXXXXX")
 	chmod 755 "$W"
 	trap pam_lib_cleanup EXIT
-	# A snapshot of the module (it carries the core): a rebuild of the
-	# shared build dir while we run, by someone else's `make`, must not
-	# pull the file from under libpam.
+	# A snapshot of the module (it carries the core) and of the library
+	# that a suite's copy of the command finds next to it (RUNPATH
+	# $ORIGIN): a rebuild of the shared build dir while we run, by
+	# someone else's `make`, must not pull a file from under us.
 	mkdir -p "$W/lib" "$W/idp" "$W/svc"
-	cp "$KZ_BUILD/pam_kztoken.so" "$W/lib/"
+	cp "$KZ_BUILD/pam_kztoken.so" "$KZ_BUILD/libkzauth.so.0" "$W/lib/"
 	MOD=$W/lib/pam_kztoken.so
 	if ! cc -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -o "$W/kzpam" \
 	    "$KZ_ROOT/tests/pam/kzpam.c" -lpamtest -lpam 2>"$W/cc.log"; then
