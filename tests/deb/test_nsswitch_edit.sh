@@ -76,6 +76,17 @@ nsswitch_add "$work/mode"
 t_check "mode kept" 640 "$(stat -c %a "$work/mode")"
 t_check "and edited" "passwd: files kztoken" "$(cat "$work/mode")"
 
+# A temp file left by an earlier run killed half way (the old fixed name
+# "FILE.kztoken-new"), here a symlink to another file: the edit writes a
+# fresh file of its own and never through it
+printf 'passwd: files\n' > "$work/stale"
+printf 'precious\n' > "$work/precious"
+ln -s precious "$work/stale.kztoken-new"
+nsswitch_add "$work/stale"
+t_check "stale temp name: the file is edited" "passwd: files kztoken" "$(cat "$work/stale")"
+t_check "stale temp name: not written through" "precious" "$(cat "$work/precious")"
+rm -f "$work/stale.kztoken-new" "$work/stale" "$work/precious"
+
 # A full disk: the old file stays whole.  Written in place, the edit cut
 # the file at the disk's last free page: "hosts: files dns" lost its
 # sources.  The file ends 6 bytes short of a page, so the edited copy
@@ -100,10 +111,10 @@ PY
 	else
 		t_check "full disk: nsswitch.conf edited whole" "hosts: files dns" "$(tail -n 1 "$work/full/nsswitch.conf")"
 	fi
-	ls "$work/full"/*.kztoken-new >/dev/null 2>&1 && t_fail "full disk: a temp file was left" || t_pass "full disk: no temp file left"
+	ls "$work/full"/*.kztoken-* >/dev/null 2>&1 && t_fail "full disk: a temp file was left" || t_pass "full disk: no temp file left"
 	umount "$work/full"
 else
 	t_skip "full disk" "needs root and a tmpfs mount"
 fi
-ls "$work"/*.kztoken-new >/dev/null 2>&1 && t_fail "a temp file was left" || t_pass "no temp file left"
+ls "$work"/*.kztoken-* >/dev/null 2>&1 && t_fail "a temp file was left" || t_pass "no temp file left"
 t_done
