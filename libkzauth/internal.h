@@ -343,7 +343,62 @@ KZ_HIDDEN int kz_jv_time(const struct kz_jv *v, int64_t *out);
 KZ_HIDDEN int kz_jv_names(const struct kz_jv *v, struct kz_strv *out);
 /* Percent-encodes in (RFC 3986 unreserved kept) into out, which has room
  * for 3 * strlen(in) + 1 bytes. */
+/* Byte classes of ASCII, whatever the host's locale: sudo and sshd call
+ * setlocale(), and in a Latin-1 locale isalnum() says yes to bytes of
+ * UTF-8 names, in a Turkish one tolower('I') is not 'i'.  What a name may
+ * hold, how it is folded and escaped must not depend on the caller. */
+static inline bool
+kz_isalnum(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z');
+}
+
+static inline bool
+kz_isspace(int c)
+{
+	return c == ' ' || (c >= '\t' && c <= '\r');
+}
+
+static inline int
+kz_tolower(int c)
+{
+	return c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c;
+}
+
+/* strncasecmp() == 0 in ASCII: header names, schemes, host names and
+ * token types are ASCII words, and a locale's case folding would make
+ * "LOCATION" miss, or a byte 0xDD match 'i'. */
+static inline bool
+kz_strncaseeq(const char *a, const char *b, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (kz_tolower((unsigned char)a[i]) != kz_tolower((unsigned char)b[i]))
+			return false;
+		if (a[i] == '\0')
+			break;
+	}
+	return true;
+}
+
+static inline bool
+kz_strcaseeq(const char *a, const char *b)
+{
+	return kz_strncaseeq(a, b, SIZE_MAX);
+}
+
+/* RFC 3986 unreserved: what kz_url_escape copies as it is. */
+static inline bool
+kz_url_unreserved(int c)
+{
+	return kz_isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~';
+}
+
+/* RFC 3986 percent-encoding of in into out (3 * strlen(in) + 1 bytes):
+ * every byte but the unreserved ones. */
 KZ_HIDDEN void kz_url_escape(char *out, const char *in);
+/* The same for len bytes of in, a NUL among them escaped too. */
+KZ_HIDDEN void kz_url_escape_n(char *out, const char *in, size_t len);
 /* "", "." and "..": no ID a server hands out may be one, because as a
  * path segment it names a parent or the collection itself (curl removes
  * dot segments before sending, escaped or not). */

@@ -11,6 +11,27 @@
 #define ALIGN4(o) (((o) & 3u) == 0)
 
 /* An array of n items of sz bytes at off, inside the file. */
+
+/* strcasecmp() == 0 in ASCII: the module runs in every process that
+ * looks up a name, in its locale, and a Turkish one folds 'I' to 0xFD,
+ * so "BIN" would pass as not reserved. */
+static bool
+ascii_caseeq(const char *a, const char *b)
+{
+	for (;; a++, b++) {
+		int x = (unsigned char)*a, y = (unsigned char)*b;
+
+		if (x >= 'A' && x <= 'Z')
+			x += 'a' - 'A';
+		if (y >= 'A' && y <= 'Z')
+			y += 'a' - 'A';
+		if (x != y)
+			return false;
+		if (x == 0)
+			return true;
+	}
+}
+
 static bool
 span_ok(const struct kzdb *db, uint32_t off, uint64_t n, size_t sz)
 {
@@ -109,7 +130,7 @@ kzdb_reserved_name(const char *n)
 	    strchr(n, '@') != NULL)
 		return true;
 	for (size_t i = 0; names[i] != NULL; i++)
-		if (strcasecmp(n, names[i]) == 0)
+		if (ascii_caseeq(n, names[i]))
 			return true;
 	return false;
 }

@@ -3,7 +3,6 @@
  * libinih.  Every key is declared once in a table with its type and range;
  * an unknown key or a bad value is an error naming file, line and key.
  */
-#include <ctype.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>

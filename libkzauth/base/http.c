@@ -11,7 +11,6 @@
  * KZ_MAX_BODY, secrets only in headers or POST bodies, never in a URL, no
  * control byte anywhere in a request.  The URL rules are in url.c.
  */
-#include <ctype.h>
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -184,19 +183,19 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 	*v++ = '\0';
 	while (*v == ' ' || *v == '\t')
 		v++;
-	if (strcasecmp(line, "Location") == 0) {
+	if (kz_strcaseeq(line, "Location")) {
 		free(hs->resp->location);
 		/* a Location with control bytes is no URL of ours */
 		hs->resp->location = has_control(v) ? NULL : strdup(v);
-	} else if (strcasecmp(line, "ETag") == 0) {
+	} else if (kz_strcaseeq(line, "ETag")) {
 		free(hs->resp->etag);
 		hs->resp->etag = has_control(v) ? NULL : strdup(v);
-	} else if (strcasecmp(line, "Retry-After") == 0) {
+	} else if (kz_strcaseeq(line, "Retry-After")) {
 		long s;
 
 		if (kz_parse_long(v, 0, 86400, &s) == 0)
 			hs->resp->retry_after = s;
-	} else if (strcasecmp(line, "Date") == 0) {
+	} else if (kz_strcaseeq(line, "Date")) {
 		time_t t = hs->h->getdate(v, NULL);
 
 		if (t > 0)
@@ -206,14 +205,14 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 }
 
 void
-kz_url_escape(char *out, const char *in)
+kz_url_escape_n(char *out, const char *in, size_t len)
 {
 	static const char hex[] = "0123456789ABCDEF";
 
-	for (; *in; in++) {
-		unsigned char c = (unsigned char)*in;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
 
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+		if (kz_url_unreserved(c)) {
 			*out++ = (char)c;
 		} else {
 			*out++ = '%';
@@ -222,6 +221,12 @@ kz_url_escape(char *out, const char *in)
 		}
 	}
 	*out = '\0';
+}
+
+void
+kz_url_escape(char *out, const char *in)
+{
+	kz_url_escape_n(out, in, strlen(in));
 }
 
 bool

@@ -27,7 +27,6 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/auxv.h>
 
 #include "internal.h"
@@ -45,7 +44,7 @@ steers_tls(const char *var, size_t n)
 			return true;
 	return (n > 5 && strncmp(var, "CURL_", 5) == 0) ||
 	    (n > 8 && strncmp(var, "OPENSSL_", 8) == 0) ||
-	    (n >= 6 && strncasecmp(var + n - 6, "_proxy", 6) == 0);
+	    (n >= 6 && kz_strncaseeq(var + n - 6, "_proxy", 6));
 }
 
 /* Drops entry i of the process's own environment array, whatever hooks

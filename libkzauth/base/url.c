@@ -15,7 +15,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include <curl/curl.h>
 
@@ -62,7 +61,7 @@ ipv4_loopback(const char *h, size_t n)
 static bool
 host_is_loopback(const char *h, size_t n)
 {
-	return (n == 9 && strncasecmp(h, "localhost", 9) == 0) ||
+	return (n == 9 && kz_strncaseeq(h, "localhost", 9)) ||
 	    (n == 5 && memcmp(h, "[::1]", 5) == 0) || ipv4_loopback(h, n);
 }
 
@@ -94,9 +93,9 @@ url_split(const char *url, struct url_parts *u)
 		if ((unsigned char)*c <= 0x20 || (unsigned char)*c >= 0x7f ||
 		    *c == '\\' || *c == '#')
 			return -1;
-	if (strncasecmp(url, "https://", 8) == 0)
+	if (kz_strncaseeq(url, "https://", 8))
 		u->https = true, a = url + 8;
-	else if (strncasecmp(url, "http://", 7) == 0)
+	else if (kz_strncaseeq(url, "http://", 7))
 		u->https = false, a = url + 7;
 	else
 		return -1;
@@ -182,7 +181,7 @@ curl_agrees(const struct curlu_api *api, const char *url,
 		goto out;
 	if (strcmp(scheme, u->https ? "https" : "http") != 0 ||
 	    strlen(host) != u->host_len ||
-	    strncasecmp(host, u->host, u->host_len) != 0)
+	    !kz_strncaseeq(host, u->host, u->host_len))
 		goto out;
 	if (part_absent(api, h, CURLUPART_USER) &&
 	    part_absent(api, h, CURLUPART_PASSWORD) &&
@@ -243,7 +242,7 @@ effective_port(const struct url_parts *u)
 static bool
 same_host(const struct url_parts *a, const char *host, size_t n)
 {
-	return a->host_len == n && strncasecmp(a->host, host, n) == 0;
+	return a->host_len == n && kz_strncaseeq(a->host, host, n);
 }
 
 /* An allowed_hosts entry, "host" or "host:port" (the scheme's default

@@ -5,7 +5,6 @@
  * kz_sha256_hex. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 
-#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -92,7 +91,7 @@ kz_strv_split(struct kz_strv *sv, const char *s)
 	while (*p != '\0') {
 		size_t n;
 
-		while (*p == ',' || isspace((unsigned char)*p))
+		while (*p == ',' || kz_isspace((unsigned char)*p))
 			p++;
 		n = strcspn(p, ", \t\r\n");
 		if (n > 0 && kz_strv_push(sv, p, n) != 0)

@@ -2,7 +2,6 @@
  * denylist.c - tokens blocked locally at once (`kztoken deny`): by
  * fingerprint (12 to 64 hex digits of SHA-256) or by "jti:VALUE".
  */
-#include <ctype.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <syslog.h>
@@ -23,8 +22,9 @@ hex_entry(const char *s, size_t n)
 {
 	if (n < 12 || n > 64)
 		return false;
+	/* lower-case hex only: a fingerprint is compared as bytes */
 	for (size_t i = 0; i < n; i++)
-		if (!isxdigit((unsigned char)s[i]) || isupper((unsigned char)s[i]))
+		if (!(s[i] >= '0' && s[i] <= '9') && !(s[i] >= 'a' && s[i] <= 'f'))
 			return false;
 	return true;
 }

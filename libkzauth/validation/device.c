@@ -392,7 +392,7 @@ read_token(json_t *ans, char **token, kz_result *res)
 	const char *type = kz_json_str(ans, "token_type");
 
 	if (at == NULL || !kz_enr_token_ok(at) ||
-	    (type != NULL && strcasecmp(type, "Bearer") != 0)) {
+	    (type != NULL && !kz_strcaseeq(type, "Bearer"))) {
 		kz_set(res, KZ_UNAVAILABLE, KZ_R_PROVIDER_ERROR, "token "
 		    "endpoint answer has no usable Bearer access token");
 		return POLL_DONE;

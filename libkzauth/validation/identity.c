@@ -2,7 +2,6 @@
  * identity.c - who a token names (DESIGN.md section 4.6): claims into a
  * kz_identity, the time checks, and the binding to the PAM user.
  */
-#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -315,7 +314,7 @@ user_name_ok(const char *u)
 	if (n == 0 || n > 256 || u[0] == '-')
 		return false;
 	for (; *u; u++)
-		if (!isalnum((unsigned char)*u) && !strchr("._-@+", *u))
+		if (!kz_isalnum((unsigned char)*u) && !strchr("._-@+", *u))
 			return false;
 	return true;
 }
@@ -422,7 +421,7 @@ kz_local_name_map(kz_ctx *ctx, struct kz_provider *p,
 		*at = '\0';
 	if (p->username_transform & KZ_XFORM_LOWERCASE)
 		for (char *c = u; *c; c++)
-			*c = (char)tolower((unsigned char)*c);
+			*c = (char)kz_tolower((unsigned char)*c);
 	if (p->user_map_file != NULL) {
 		if ((loc = map_find(map, u)) != NULL) {
 			kz_trace(ctx, "user_map", 1, "%s maps to %s", u, loc);

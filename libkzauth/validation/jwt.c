@@ -319,9 +319,9 @@ decode_claims(const char *seg, size_t len, struct kz_arena *a)
 static bool
 typ_ok(const char *typ)
 {
-	return typ == NULL || strcasecmp(typ, "JWT") == 0 ||
-	    strcasecmp(typ, "at+jwt") == 0 ||
-	    strcasecmp(typ, "application/at+jwt") == 0;
+	return typ == NULL || kz_strcaseeq(typ, "JWT") ||
+	    kz_strcaseeq(typ, "at+jwt") ||
+	    kz_strcaseeq(typ, "application/at+jwt");
 }
 
 /* What kz_jwt_validate reads of a header, all of it a function of the

@@ -10,7 +10,6 @@
  * Answers (200 member, 404 not) are kept membership_ttl seconds under
  * cache_dir/membership, keyed by SHA-256 of provider, group and user.
  */
-#include <ctype.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -118,23 +117,10 @@ find_enrollment(kz_ctx *ctx, struct kz_provider *p, const char *group,
 static char *
 url_escape(const char *s)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	char *out = malloc(3 * strlen(s) + 1), *o = out;
+	char *out = malloc(3 * strlen(s) + 1);
 
-	if (out == NULL)
-		return NULL;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-
-		if (isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
-			*o++ = (char)c;
-		} else {
-			*o++ = '%';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
-		}
-	}
-	*o = '\0';
+	if (out != NULL)
+		kz_url_escape(out, s);
 	return out;
 }
 

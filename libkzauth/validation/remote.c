@@ -93,9 +93,9 @@ kz_read_client_secret(kz_ctx *ctx, struct kz_provider *p, char *err,
 static bool
 is_access_token_type(const char *t)
 {
-	return t == NULL || strcasecmp(t, "access_token") == 0 ||
-	    strcasecmp(t, "Bearer") == 0 ||
-	    strcasecmp(t, "urn:ietf:params:oauth:token-type:access_token") == 0;
+	return t == NULL || kz_strcaseeq(t, "access_token") ||
+	    kz_strcaseeq(t, "Bearer") ||
+	    kz_strcaseeq(t, "urn:ietf:params:oauth:token-type:access_token");
 }
 
 static kz_verdict

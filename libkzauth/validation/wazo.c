@@ -24,34 +24,6 @@
 
 #include "internal.h"
 
-static bool
-unreserved(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-	    c == '~';
-}
-
-/* RFC 3986 percent-encoding of every byte that is not unreserved. */
-static void
-path_escape(char *out, const char *in, size_t len)
-{
-	static const char hex[] = "0123456789ABCDEF";
-
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)in[i];
-
-		if (unreserved(c)) {
-			*out++ = (char)c;
-		} else {
-			*out++ = '%';
-			*out++ = hex[c >> 4];
-			*out++ = hex[c & 15];
-		}
-	}
-	*out = '\0';
-}
-
 char *
 kz_wazo_token_url(const struct kz_provider *p, const char *prefix,
     const char *tok, size_t len, const char *suffix)
@@ -66,7 +38,7 @@ kz_wazo_token_url(const struct kz_provider *p, const char *prefix,
 		return NULL;
 	memcpy(url, p->wazo_url, base);
 	strcpy(url + base, prefix);
-	path_escape(url + strlen(url), tok, len);
+	kz_url_escape_n(url + strlen(url), tok, len);
 	strcat(url, suffix);
 	return url;
 }
@@ -305,7 +277,7 @@ kz_wazo_acl(kz_ctx *ctx, struct kz_provider *p, const char *tok, size_t len,
 
 		if ((suffix = malloc(8 + 3 * n)) != NULL) {
 			strcpy(suffix, "?scope=");
-			path_escape(suffix + 7, acl->v[0], n);
+			kz_url_escape_n(suffix + 7, acl->v[0], n);
 		}
 		url = suffix ? kz_wazo_token_url(p, "/token/", tok, len,
 		    suffix) : NULL;

@@ -2,6 +2,7 @@
  * kztest.c - see kztest.h.  The IdP is reached with libcurl directly, not
  * through libkzauth, so that a bug in our HTTP layer cannot hide itself.
  */
+#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,33 @@ kzt_dir(void)
 		atexit(rm_dir);
 	}
 	return dir;
+}
+
+void
+kzt_turkish_locale(void)
+{
+	char loc[512], cmd[1200];
+	struct stat st;
+
+	snprintf(loc, sizeof(loc), "%s/locale", kzt_dir());
+	mkdir(loc, 0755);
+	snprintf(cmd, sizeof(cmd), "%s/tr_TR.ISO-8859-9", loc);
+	if (stat(cmd, &st) != 0) {
+		snprintf(cmd, sizeof(cmd), "localedef -i tr_TR -f ISO-8859-9 "
+		    "%s/tr_TR.ISO-8859-9 2>/dev/null", loc);
+		if (system(cmd) > 1)	/* 1: warnings only */
+			fail_msg("localedef tr_TR.ISO-8859-9 failed (package locales)");
+	}
+	setenv("LOCPATH", loc, 1);
+	if (setlocale(LC_ALL, "tr_TR.ISO-8859-9") == NULL)
+		fail_msg("cannot enter the Turkish locale");
+}
+
+void
+kzt_c_locale(void)
+{
+	setlocale(LC_ALL, "C");
+	unsetenv("LOCPATH");
 }
 
 static const char *

@@ -16,6 +16,11 @@
 
 /* A private directory for this test binary, removed at exit. */
 const char *kzt_dir(void);
+/* Enters tr_TR.ISO-8859-9 (made with localedef under kzt_dir()), where
+ * tolower('I') is 0xFD and isalnum() says yes to Latin-1 letters; fails
+ * the test when it cannot.  kzt_c_locale() goes back to "C". */
+void kzt_turkish_locale(void);
+void kzt_c_locale(void);
 const char *kzt_idp_url(void);
 const char *kzt_idp_dir(void);
 

@@ -98,6 +98,34 @@ user_map(void **state)
 	kz_ctx_close(c);
 }
 
+/* sudo calls setlocale(LC_ALL, ""): the caller's locale must not change
+ * which names pass, how they fold or how they are escaped.  Turkish
+ * ISO-8859-9 is the hard case: tolower('I') is 0xFD there, and isalnum()
+ * says yes to both bytes of the UTF-8 "\u00ea". */
+static void
+host_locale(void **state)
+{
+	char esc[32];
+	kz_ctx *c;
+
+	(void)state;
+	kzt_turkish_locale();
+	c = kzt_ctx("id-locale", "username_transform = lowercase\n");
+	expect_user(c, "{\"claims\":{\"preferred_username\":\"ADMIN\"}}",
+	    "admin", KZ_OK, KZ_R_NONE, "admin");
+	expect_user(c, "{\"claims\":{\"preferred_username\":\"caf\u00ea\"}}",
+	    "caf\xc3\xaa", KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH, NULL);
+	kz_ctx_close(c);
+	kz_url_escape(esc, "\xc3\xaa I");
+	assert_string_equal(esc, "%C3%AA%20I");
+	/* header names, schemes and hosts compare in ASCII */
+	assert_true(kz_strcaseeq("LOCATION", "Location"));
+	assert_true(kz_strncaseeq("HTTPS://IDP", "https://", 8));
+	assert_false(kz_strcaseeq("\xdd", "i"));
+	assert_false(kz_strcaseeq("Locatio", "Location"));
+	kzt_c_locale();
+}
+
 int
 main(void)
 {
@@ -105,6 +133,7 @@ main(void)
 		cmocka_unit_test(claim_fallbacks),
 		cmocka_unit_test(transforms),
 		cmocka_unit_test(user_map),
+		cmocka_unit_test(host_locale),
 	};
 
 	return cmocka_run_group_tests_name("identity", tests, NULL, NULL);

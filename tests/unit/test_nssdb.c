@@ -1089,12 +1089,29 @@ nsswitch_lines(void **state)
 	}
 }
 
+/* The module runs in the locale of whatever process looks a name up: a
+ * system name stays reserved in every case there too ("BIN" in Turkish,
+ * where tolower('I') is not 'i'). */
+static void
+reserved_names_any_locale(void **state)
+{
+	(void)state;
+	kzt_turkish_locale();
+	assert_true(kzdb_reserved_name("BIN"));
+	assert_true(kzdb_reserved_name("ROOT"));
+	assert_true(kzdb_reserved_name("Daemon"));
+	assert_false(kzdb_reserved_name("\xddrc"));	/* not "irc" */
+	assert_false(kzdb_reserved_name("alice"));
+	kzt_c_locale();
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(db_roundtrip),
 		cmocka_unit_test(db_refuses_system_entries),
+		cmocka_unit_test(reserved_names_any_locale),
 		cmocka_unit_test(db_truncated_and_hostile),
 		cmocka_unit_test(module_missing_db),
 		cmocka_unit_test(module_lookups),
