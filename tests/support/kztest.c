@@ -11,6 +11,8 @@
 
 #include <curl/curl.h>
 
+#include <openssl/hmac.h>
+
 #include "kztest.h"
 
 static char dir[256];
@@ -295,4 +297,28 @@ kzt_expect_mint(kz_ctx *ctx, const char *mint_json, const char *user,
 	assert_decision(&res, v, r);
 	kz_result_clear(&res);
 	free(tok);
+}
+
+char *
+kzt_hs256(const char *secret, const char *hdr, const char *payload)
+{
+	char *h = kz_b64url_encode((const unsigned char *)hdr, strlen(hdr));
+	char *p = kz_b64url_encode((const unsigned char *)payload,
+	    strlen(payload));
+	unsigned char mac[32];
+	unsigned int maclen = 0;
+	char *si, *sig, *tok;
+
+	if (h == NULL || p == NULL || asprintf(&si, "%s.%s", h, p) < 0)
+		abort();
+	HMAC(EVP_sha256(), secret, (int)strlen(secret),
+	    (const unsigned char *)si, strlen(si), mac, &maclen);
+	if ((sig = kz_b64url_encode(mac, maclen)) == NULL ||
+	    asprintf(&tok, "%s.%s", si, sig) < 0)
+		abort();
+	free(h);
+	free(p);
+	free(si);
+	free(sig);
+	return tok;
 }

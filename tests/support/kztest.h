@@ -29,6 +29,9 @@ char *kzt_idp(const char *method, const char *path, const char *json);
 /* /test/mint and /test/opaque: the token (caller frees). */
 char *kzt_mint(const char *json);
 char *kzt_opaque(const char *json);
+/* An HS256 token over any header and payload, signed with a secret the
+ * test knows: the way to get hostile JSON past a valid signature. */
+char *kzt_hs256(const char *secret, const char *hdr, const char *payload);
 /* /test/refresh_token: a new refresh-token chain (caller frees). */
 char *kzt_refresh_token(const char *json);
 /* /test/fault mode for paths (NULL: all); "none" clears. */

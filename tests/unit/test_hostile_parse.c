@@ -14,7 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/hmac.h>
 
 #include "kztest.h"
 
@@ -304,30 +303,6 @@ jv_get_lookups(void **state)
 static const char *secret = "0123456789abcdef0123456789abcdef";
 static kz_ctx *hctx;
 
-static char *
-hs256(const char *hdr, const char *payload)
-{
-	char *h = kz_b64url_encode((const unsigned char *)hdr, strlen(hdr));
-	char *p = kz_b64url_encode((const unsigned char *)payload,
-	    strlen(payload));
-	unsigned char mac[32];
-	unsigned int maclen = 0;
-	char *si, *sig, *tok;
-
-	if (asprintf(&si, "%s.%s", h, p) < 0)
-		abort();
-	HMAC(EVP_sha256(), secret, (int)strlen(secret),
-	    (const unsigned char *)si, strlen(si), mac, &maclen);
-	sig = kz_b64url_encode(mac, maclen);
-	if (asprintf(&tok, "%s.%s", si, sig) < 0)
-		abort();
-	free(h);
-	free(p);
-	free(si);
-	free(sig);
-	return tok;
-}
-
 static int
 setup(void **state)
 {
@@ -361,7 +336,7 @@ static void
 expect_tok(const char *hdr, const char *payload, const char *user,
     kz_verdict v, kz_reason r)
 {
-	char *tok = hs256(hdr, payload);
+	char *tok = kzt_hs256(secret, hdr, payload);
 	kz_result res;
 
 	kzt_decide(hctx, tok, user, NULL, &res);
@@ -664,8 +639,8 @@ kid_reported_per_header(void **state)
 	(void)state;
 	snprintf(exp, sizeof(exp), "\"exp\":%ld", (long)time(NULL) + 300);
 	p = claims(exp);
-	t1 = hs256("{\"alg\":\"HS256\",\"kid\":\"first\"}", p);
-	t2 = hs256("{\"alg\":\"HS256\",\"kid\":\"second\"}", p);
+	t1 = kzt_hs256(secret, "{\"alg\":\"HS256\",\"kid\":\"first\"}", p);
+	t2 = kzt_hs256(secret, "{\"alg\":\"HS256\",\"kid\":\"second\"}", p);
 	for (int i = 0; i < 4; i++) {
 		kzt_decide(hctx, i % 2 ? t2 : t1, "alice", NULL, &res);
 		assert_decision(&res, KZ_OK, KZ_R_NONE);

@@ -8,7 +8,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/hmac.h>
 #include <time.h>
 
 #include "kztest.h"
@@ -48,32 +47,6 @@ expect(const char *mint_json, const char *service, kz_verdict v, kz_reason r)
 	free(tok);
 }
 
-/* An HS256 token over any header and payload, signed with a secret the
- * test knows: the way to get hostile JSON past a valid signature. */
-static char *
-hs256(const char *secret, const char *hdr, const char *payload)
-{
-	char *h = kz_b64url_encode((const unsigned char *)hdr, strlen(hdr));
-	char *p = kz_b64url_encode((const unsigned char *)payload,
-	    strlen(payload));
-	unsigned char mac[32];
-	unsigned int maclen = 0;
-	char *si, *sig, *tok;
-
-	if (asprintf(&si, "%s.%s", h, p) < 0)
-		abort();
-	HMAC(EVP_sha256(), secret, (int)strlen(secret),
-	    (const unsigned char *)si, strlen(si), mac, &maclen);
-	sig = kz_b64url_encode(mac, maclen);
-	if (asprintf(&tok, "%s.%s", si, sig) < 0)
-		abort();
-	free(h);
-	free(p);
-	free(si);
-	free(sig);
-	return tok;
-}
-
 static kz_ctx *
 hmac_ctx(const char *name)
 {
@@ -106,13 +79,13 @@ hostile_claims_json(void **state)
 	(void)state;
 	snprintf(good, sizeof(good), "{\"iss\":\"%s\",\"aud\":\"host-fleet\","
 	    "\"exp\":%ld,\"sub\":\"alice\"}", kzt_idp_url(), exp);
-	tok = hs256(key, hdr, good);
+	tok = kzt_hs256(key, hdr, good);
 	kzt_decide(c, tok, "alice", NULL, &res);
 	assert_decision(&res, KZ_OK, KZ_R_NONE);
 	kz_result_clear(&res);
 	free(tok);
 	for (size_t i = 0; i < KZ_NELEM(bad); i++) {
-		tok = hs256(key, hdr, bad[i]);
+		tok = kzt_hs256(key, hdr, bad[i]);
 		kzt_decide(c, tok, "alice", NULL, &res);
 		if (res.verdict != KZ_UNAUTHENTICATED ||
 		    res.reason != KZ_R_MALFORMED)
@@ -126,7 +99,7 @@ hostile_claims_json(void **state)
 	snprintf(dup, sizeof(dup), "{\"iss\":\"%s\",\"aud\":\"host-fleet\","
 	    "\"exp\":%ld,\"sub\":\"alice\",\"sub\":\"root\"}",
 	    kzt_idp_url(), exp);
-	tok = hs256(key, hdr, dup);
+	tok = kzt_hs256(key, hdr, dup);
 	kzt_decide(c, tok, "alice", NULL, &res);
 	assert_decision(&res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED);
 	kz_result_clear(&res);
@@ -135,13 +108,13 @@ hostile_claims_json(void **state)
 	memset(deep, '[', 100);
 	memset(deep + 100, ']', 100);
 	snprintf(deep + 200, sizeof(deep) - 200, "%s", "");
-	tok = hs256(key, hdr, deep);
+	tok = kzt_hs256(key, hdr, deep);
 	kzt_decide(c, tok, "alice", NULL, &res);
 	assert_decision(&res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED);
 	kz_result_clear(&res);
 	free(tok);
 	/* a header that is an array, signed */
-	tok = hs256(key, "[\"HS256\"]", good);
+	tok = kzt_hs256(key, "[\"HS256\"]", good);
 	kzt_decide(c, tok, "alice", NULL, &res);
 	assert_decision(&res, KZ_UNAUTHENTICATED, KZ_R_MALFORMED);
 	kz_result_clear(&res);
