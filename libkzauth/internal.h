@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 #include <jansson.h>
 #include <openssl/evp.h>
 
@@ -723,6 +724,9 @@ KZ_HIDDEN void kz_doctor_host(struct kz_doc *d);
 KZ_HIDDEN void kz_audit(kz_ctx *ctx, const kz_request *req,
     const kz_result *res);
 KZ_HIDDEN void kz_syslog_send(kz_ctx *ctx, int prio, const char *line);
+/* "Feb  3 06:30:55" for now in local time, cached per second in ctx (may
+ * be NULL); "" when the time cannot be had. */
+KZ_HIDDEN const char *kz_syslog_stamp(kz_ctx *ctx, time_t now, char buf[32]);
 
 /* ---- the NSS database (nssdb.c; format in nss_kztoken/kzdb.h) ---- */
 

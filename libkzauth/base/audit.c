@@ -38,19 +38,24 @@ log_socket(void)
 }
 
 /* The syslog time stamp ("Dec  2 06:30:55"), made once a second per
- * context: localtime_r and strftime per line cost more than the rest of
- * the line. */
-static const char *
-stamp(kz_ctx *ctx, time_t now, char buf[32])
+ * context: localtime_r and formatting per line cost more than the rest of
+ * the line.  The month in English whatever the host's locale (RFC 3164;
+ * strftime's %b would write "Şub" under sudo in a Turkish locale). */
+const char *
+kz_syslog_stamp(kz_ctx *ctx, time_t now, char buf[32])
 {
+	static const char mon[12][4] = { "Jan", "Feb", "Mar", "Apr", "May",
+		"Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
 	struct tm tm;
 
 	if (ctx != NULL && ctx->log_stamp_at == (int64_t)now &&
 	    ctx->log_stamp[0] != '\0')
 		return ctx->log_stamp;
-	localtime_r(&now, &tm);
-	if (strftime(buf, 32, "%b %e %H:%M:%S", &tm) == 0)
+	if (localtime_r(&now, &tm) == NULL || tm.tm_mon < 0 || tm.tm_mon > 11)
 		buf[0] = '\0';
+	else
+		snprintf(buf, 32, "%s %2d %02d:%02d:%02d", mon[tm.tm_mon],
+		    tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
 	if (ctx != NULL) {
 		memcpy(ctx->log_stamp, buf, sizeof(ctx->log_stamp));
 		ctx->log_stamp_at = (int64_t)now;
@@ -82,7 +87,7 @@ kz_syslog_send(kz_ctx *ctx, int prio, const char *line)
 		return;
 	}
 	n = snprintf(msg, sizeof(msg), "<%d>%s kztoken[%ld]: %s",
-	    LOG_AUTHPRIV | (prio & LOG_PRIMASK), stamp(ctx, now, buf),
+	    LOG_AUTHPRIV | (prio & LOG_PRIMASK), kz_syslog_stamp(ctx, now, buf),
 	    (long)getpid(), line);
 	if (n >= 0 && (size_t)n >= sizeof(msg))
 		n = sizeof(msg) - 1;

@@ -123,6 +123,21 @@ host_locale(void **state)
 	assert_true(kz_strncaseeq("HTTPS://IDP", "https://", 8));
 	assert_false(kz_strcaseeq("\xdd", "i"));
 	assert_false(kz_strcaseeq("Locatio", "Location"));
+	/* the syslog stamp's month in English (RFC 3164), not "\xdeub" */
+	{
+		char buf[32], *tz = getenv("TZ") ? strdup(getenv("TZ")) : NULL;
+
+		setenv("TZ", "UTC", 1);
+		tzset();
+		assert_string_equal(kz_syslog_stamp(NULL, 1770100255, buf),
+		    "Feb  3 06:30:55");
+		if (tz != NULL)
+			setenv("TZ", tz, 1);
+		else
+			unsetenv("TZ");
+		tzset();
+		free(tz);
+	}
 	kzt_c_locale();
 }
 
