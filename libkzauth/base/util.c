@@ -93,7 +93,7 @@ kz_strv_split(struct kz_strv *sv, const char *s)
 
 		while (*p == ',' || kz_isspace((unsigned char)*p))
 			p++;
-		n = strcspn(p, ", \t\r\n");
+		n = strcspn(p, ", \t\n\v\f\r");
 		if (n > 0 && kz_strv_push(sv, p, n) != 0)
 			return -1;
 		p += n;

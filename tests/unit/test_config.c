@@ -303,6 +303,24 @@ device_and_step_up_keys(void **state)
 	parse_err(BASE "[service sudo]\nrequire_amr =\n", "require_amr");
 }
 
+/* Lists (groups, audiences, algorithms): commas and every ASCII blank
+ * separate items, at their start and inside alike. */
+static void
+list_separators(void **state)
+{
+	struct kz_strv sv = { 0 };
+
+	(void)state;
+	assert_int_equal(kz_strv_split(&sv, " a,\vb c\fd,,\r\ne\t"), 0);
+	assert_int_equal(sv.n, 5);
+	assert_string_equal(sv.v[0], "a");
+	assert_string_equal(sv.v[1], "b");
+	assert_string_equal(sv.v[2], "c");
+	assert_string_equal(sv.v[3], "d");
+	assert_string_equal(sv.v[4], "e");
+	kz_strv_free(&sv);
+}
+
 int
 main(void)
 {
@@ -312,6 +330,7 @@ main(void)
 		cmocka_unit_test(errors_name_line_and_key),
 		cmocka_unit_test(cross_key_rules),
 		cmocka_unit_test(long_lines),
+		cmocka_unit_test(list_separators),
 		cmocka_unit_test(file_safety),
 		cmocka_unit_test(dirs),
 		cmocka_unit_test(device_and_step_up_keys),
