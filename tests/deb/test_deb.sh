@@ -174,6 +174,12 @@ inside() {
 	t_check "... naming the file and the lockout" yes \
 	    "$(grep -q '/etc/pam.d/kz-hand' <<<"$out" && grep -q 'Module is unknown' <<<"$out" && echo yes)"
 	t_check "... and the module is still there" yes "$([ -e "$PAMMOD" ] && echo yes)"
+	# a refused remove changes nothing: the token-only sudo gate that
+	# setup wrote stays in force (prerm undid it before refusing, so a
+	# non-member got sudo with his password again while the package,
+	# said not removed, stayed installed)
+	t_check "... and kztoken setup still in force: sudo and sudo-i token-only, setup state kept" "1 1 0 0 yes" \
+	    "$(grep -c '^auth.*pam_kztoken\.so$' /etc/pam.d/sudo) $(grep -c '^auth.*pam_kztoken\.so$' /etc/pam.d/sudo-i) $(grep -c '^@include common-auth' /etc/pam.d/sudo) $(grep -c '^@include common-auth' /etc/pam.d/sudo-i) $([ -s /var/lib/kztoken/setup/manifest ] && echo yes)"
 	rm -f /etc/pam.d/kz-hand
 	local files other=/var/lib/kz-deb-other-store
 	files=$(dpkg -L kztoken)
