@@ -223,6 +223,13 @@ if cc -shared -fPIC -o "$work/killrename.so" "$work/killrename.c" -ldl 2>/dev/nu
 	    "$rc $(grep -c '^auth.*pam_kztoken' "$R/etc/pam.d/sudo") $(grep -c '^auth.*pam_kztoken' "$R/etc/pam.d/sudo-i")"
 	out=$("$KZ" setup --undo 2>&1); rc=$?
 	t_check "killed run, set up again: undo restores the originals" "0 $before" "$rc $(snap)"
+	# an undo killed after its first file (sudo-i, undone first): undo
+	# again finishes, without --force (sudo-i is as it was before setup)
+	"$KZ" setup sudo --token-only >/dev/null 2>&1
+	rc=$( ( KZ_KILL_AFTER=$R/etc/pam.d/sudo-i LD_PRELOAD=$work/killrename.so \
+	    "$KZ" setup --undo >/dev/null 2>&1; echo $? ) 2>/dev/null)
+	out=$("$KZ" setup --undo 2>&1); rc2=$?
+	t_check "undo killed after sudo-i: undo again restores the originals" "137 0 $before" "$rc $rc2 $(snap)"
 else
 	t_skip "setup killed half way" "no C compiler for the rename hook"
 fi
