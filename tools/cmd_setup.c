@@ -401,7 +401,11 @@ plan_load(struct plan *p, struct manifest *m, bool force)
 	if ((p->prev = manifest_find(m, p->path)) != NULL) {
 		if (p->old != NULL)
 			setup_sha256(p->old, p->oldlen, sha);
-		if ((p->old == NULL || strcmp(sha, p->prev->written_sha) != 0) &&
+		/* as the last run wrote it, or still as it was before it (a
+		 * run cut short before it wrote this file) */
+		if ((p->old == NULL ? p->prev->existed :
+		    strcmp(sha, p->prev->written_sha) != 0 &&
+		    !(p->prev->existed && strcmp(sha, p->prev->backup_sha) == 0)) &&
 		    !force) {
 			fprintf(stderr, "kztoken: %s was changed since kztoken "
 			    "setup wrote it: setting it up again would lose "
@@ -460,10 +464,15 @@ static int
 apply(struct plan *p, size_t n, struct manifest *m, const char *what)
 {
 	char path[PATH_MAX], state[PATH_MAX], backup[PATH_MAX];
+	struct setup_entry *ent[2];
 
-	if (setup_path(state, sizeof(state), SETUP_STATE) != 0 ||
+	if (n > 2 || setup_path(state, sizeof(state), SETUP_STATE) != 0 ||
 	    setup_mkdirs(state, 0700) != 0)
 		return -1;
+	/* Every backup and the manifest naming it first, then the files: a
+	 * run killed between two files (SIGKILL, SIGHUP of a dropped ssh
+	 * session, power) leaves a manifest that undo can follow.  A file
+	 * not written yet is still as it was, which undo_check accepts. */
 	for (size_t i = 0; i < n; i++) {
 		struct setup_entry *e = p[i].prev;
 		mode_t mode = p[i].old ? p[i].st.st_mode & 07777 : 0644;
@@ -471,6 +480,7 @@ apply(struct plan *p, size_t n, struct manifest *m, const char *what)
 		if (setup_path(path, sizeof(path), p[i].path) != 0 ||
 		    setup_mkdirs_parent(path) != 0)
 			goto fail;
+		ent[i] = e;	/* an earlier run's entry, or the new one below */
 		if (e == NULL) {
 			if (m->n == SETUP_MAX_FILES)
 				goto fail;
@@ -489,12 +499,24 @@ apply(struct plan *p, size_t n, struct manifest *m, const char *what)
 				    p[i].old, p[i].oldlen, 0600, 0, 0, false) != 0)
 					goto fail;
 			}
+			/* (an entry of an earlier run keeps what that run
+			 * wrote until this one has written the file) */
+			setup_sha256(p[i].new, p[i].newlen, e->written_sha);
+			snprintf(e->what, sizeof(e->what), "%s", what);
+			ent[i] = e;
 		}
-		setup_sha256(p[i].new, p[i].newlen, e->written_sha);
-		snprintf(e->what, sizeof(e->what), "%s", what);
-		if (setup_write(path, p[i].new, p[i].newlen, mode,
+	}
+	if (manifest_save(m) != 0)
+		goto fail;
+	for (size_t i = 0; i < n; i++) {
+		mode_t mode = p[i].old ? p[i].st.st_mode & 07777 : 0644;
+
+		if (setup_path(path, sizeof(path), p[i].path) != 0 ||
+		    setup_write(path, p[i].new, p[i].newlen, mode,
 		    p[i].st.st_uid, p[i].st.st_gid, p[i].old && geteuid() == 0))
 			goto fail;
+		setup_sha256(p[i].new, p[i].newlen, ent[i]->written_sha);
+		snprintf(ent[i]->what, sizeof(ent[i]->what), "%s", what);
 	}
 	return manifest_save(m);
 fail:
@@ -556,8 +578,14 @@ do_setup(const char *target, enum recipe r, bool dry, bool force)
 		rc = 0;
 		goto out;
 	}
-	if (apply(p, n, &m, what) != 0)
+	if (apply(p, n, &m, what) != 0) {
+		/* the write-ahead manifest named this run's files */
+		manifest_save(&saved);
+		if (saved.n == 0 && setup_path(conf, sizeof(conf),
+		    SETUP_STATE) == 0)
+			(void)rmdir(conf);
 		goto out;
+	}
 	if (sshd && sshd_validate(r) < 0) {
 		rollback(p, n);
 		manifest_save(&saved);
@@ -620,7 +648,11 @@ undo_check(struct manifest *m, bool force)
 		if (rc == 0)
 			setup_sha256(buf, len, sha);
 		free(buf);
-		if (rc < 0 || (rc == 1 ? true : strcmp(sha, e->written_sha) != 0)) {
+		/* as setup wrote it, or still as it was before (a run cut
+		 * short before it wrote this file): undo loses nothing */
+		if (rc < 0 || (rc == 1 ? e->existed :
+		    strcmp(sha, e->written_sha) != 0 &&
+		    !(e->existed && strcmp(sha, e->backup_sha) == 0))) {
 			fprintf(stderr, "kztoken: %s was %s since kztoken setup "
 			    "wrote it%s\n", path, rc == 1 ? "removed" : "changed",
 			    force ? ": --force, undoing anyway" : "");

@@ -174,6 +174,12 @@ inside() {
 	t_check "... naming the file and the lockout" yes \
 	    "$(grep -q '/etc/pam.d/kz-hand' <<<"$out" && grep -q 'Module is unknown' <<<"$out" && echo yes)"
 	t_check "... and the module is still there" yes "$([ -e "$PAMMOD" ] && echo yes)"
+	# a refused remove changes nothing: the token-only sudo gate that
+	# setup wrote stays in force (prerm undid it before refusing, so a
+	# non-member got sudo with his password again while the package,
+	# said not removed, stayed installed)
+	t_check "... and kztoken setup still in force: sudo and sudo-i token-only, setup state kept" "1 1 0 0 yes" \
+	    "$(grep -c '^auth.*pam_kztoken\.so$' /etc/pam.d/sudo) $(grep -c '^auth.*pam_kztoken\.so$' /etc/pam.d/sudo-i) $(grep -c '^@include common-auth' /etc/pam.d/sudo) $(grep -c '^@include common-auth' /etc/pam.d/sudo-i) $([ -s /var/lib/kztoken/setup/manifest ] && echo yes)"
 	rm -f /etc/pam.d/kz-hand
 	local files other=/var/lib/kz-deb-other-store
 	files=$(dpkg -L kztoken)
@@ -219,6 +225,31 @@ inside() {
 	t_check "after purge: /var/lib/kztoken gone" no "$([ -e /var/lib/kztoken ] && echo yes || echo no)"
 	getent passwd alice >/dev/null
 	t_check "after purge: getent passwd alice finds nothing" 2 "$?"
+
+	# Installed again after a plain remove: kztoken goes back on the
+	# nsswitch lines.  Without a sync, /var/lib/kztoken holds only the
+	# empty nss/ the package ships, so dpkg deletes it at remove, before
+	# postrm; the mark telling the next postinst that remove took the word
+	# out went with it, and the reinstall (postinst configure OLD-VERSION)
+	# left passwd and group without kztoken: every directory user unknown.
+	out=$(timeout 120 dpkg -i "$deb" </dev/null 2>&1) &&
+	    out=$(timeout 120 dpkg -r kztoken </dev/null 2>&1); rc=$?
+	t_check "install, then remove again: exit 0" 0 "$rc"
+	[ "$rc" = 0 ] || printf '%s\n' "$out"
+	t_check "remove again: nsswitch.conf exactly as before install" "$pre_nss" \
+	    "$(sha256sum < /etc/nsswitch.conf)"
+	out=$(timeout 120 dpkg -i "$deb" </dev/null 2>&1); rc=$?
+	t_check "reinstall after remove exits 0" 0 "$rc"
+	t_check "reinstall after remove: kztoken back once on each nsswitch line" "1 1" \
+	    "$(grep -E '^passwd:' /etc/nsswitch.conf | grep -o -w kztoken | wc -l) $(grep -E '^group:' /etc/nsswitch.conf | grep -o -w kztoken | wc -l)"
+	# what an install killed in the middle of the edit leaves (mktemp's name)
+	cp -p /etc/nsswitch.conf /etc/nsswitch.conf.kztoken-Ab12Cd
+	out=$(timeout 120 dpkg -P kztoken </dev/null 2>&1); rc=$?
+	t_check "... and purged: nsswitch.conf exactly as before install" "0 $pre_nss" \
+	    "$rc $(sha256sum < /etc/nsswitch.conf)"
+	t_check "... and no temp file of a killed edit left in /etc" "" \
+	    "$(ls /etc/nsswitch.conf.kztoken-* 2>/dev/null)"
+	t_check "... /var/lib/kztoken gone" no "$([ -e /var/lib/kztoken ] && echo yes || echo no)"
 }
 
 # Users without local accounts: the installed module, nsswitch.conf as

@@ -87,6 +87,22 @@ t_check "stale temp name: the file is edited" "passwd: files kztoken" "$(cat "$w
 t_check "stale temp name: not written through" "precious" "$(cat "$work/precious")"
 rm -f "$work/stale.kztoken-new" "$work/stale" "$work/precious"
 
+# Temp files of earlier runs killed half way (mktemp's FILE.kztoken-XXXXXX,
+# one per killed install or remove) are taken away by the next run, so
+# that purge leaves none in /etc; a symlink among them is removed, never
+# followed
+for fn in nsswitch_add nsswitch_remove; do
+	printf 'passwd: files kztoken\n' > "$work/left"
+	printf 'precious\n' > "$work/precious"
+	printf 'passwd: files\n' > "$work/left.kztoken-Ab12Cd"
+	ln -s precious "$work/left.kztoken-Zz99Yy"
+	$fn "$work/left"
+	t_check "$fn: stray temp files of a killed run removed" "" \
+	    "$(ls "$work"/left.kztoken-* 2>/dev/null)"
+	t_check "$fn: ... not followed" "precious" "$(cat "$work/precious")"
+	rm -f "$work/left" "$work/precious" "$work"/left.kztoken-*
+done
+
 # A full disk: the old file stays whole.  Written in place, the edit cut
 # the file at the disk's last free page: "hosts: files dns" lost its
 # sources.  The file ends 6 bytes short of a page, so the edited copy
