@@ -3,7 +3,7 @@
 # only when some are missing.  Needs root for that; otherwise says what to run.
 set -eu
 build_pkgs="gcc make pkg-config libpam0g-dev libcurl4-openssl-dev libjansson-dev libjwt-dev libssl-dev libinih-dev libcmocka-dev"
-test_pkgs="python3 python3-cryptography curl openssl libpam-wrapper libpamtest0-dev pamtester valgrind openssh-server openssh-client sudo sshpass util-linux procps faketime locales"
+test_pkgs="python3 python3-cryptography curl openssl libpam-wrapper libpamtest0-dev pamtester valgrind openssh-server openssh-client sudo sshpass util-linux procps faketime locales devscripts"
 pkgs=$build_pkgs
 [ "${1:-build}" = test ] && pkgs="$pkgs $test_pkgs"
 missing=""
