@@ -26,7 +26,7 @@ endif
 
 WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wformat-security \
              -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
-HARDEN    := -fstack-protector-strong -fPIC -fvisibility=hidden
+HARDEN    := -fstack-protector-strong -fstack-clash-protection -fPIC -fvisibility=hidden
 CPPFLAGS  += -D_GNU_SOURCE -Ilibkzauth
 CFLAGS    ?=
 ALLCFLAGS := -std=c11 $(OPT) $(WARN) $(HARDEN) $(SANFLAGS) $(CPPFLAGS) $(CFLAGS)
