@@ -498,6 +498,9 @@ KZ_HIDDEN void kz_http_free(struct kz_http *http);
  * that is wiped when grown; *buf is malloc'd. */
 KZ_HIDDEN int kz_form_add(char **buf, size_t *len, const char *key,
     const char *val);
+/* The longest URL kz_url_syntax_ok() accepts. */
+#define KZ_MAX_URL 2048
+
 /* URL rules of DESIGN §4 (url.c); 0 when usable.  kz_url_allowed() also
  * asks libcurl's URL parser (loading libcurl); kz_url_syntax_ok() is the
  * libcurl-free half, for config parsing on the fast path. */
