@@ -478,7 +478,8 @@ struct kz_http_resp {
 	size_t body_len;
 	char *location;			/* Location header, if any */
 	char *etag;			/* ETag header, if any */
-	long retry_after;		/* seconds, or -1 */
+	long retry_after;		/* seconds (at most a day), or -1 */
+	int64_t retry_at;		/* Retry-After as an HTTP-date, or 0 */
 	int64_t date;			/* Date header as epoch, or 0 */
 	kz_reason fail;			/* KZ_R_NONE when a status arrived */
 	long cut_status;		/* the status of an answer cut short */
