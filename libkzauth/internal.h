@@ -478,7 +478,8 @@ struct kz_http_resp {
 	size_t body_len;
 	char *location;			/* Location header, if any */
 	char *etag;			/* ETag header, if any */
-	long retry_after;		/* seconds, or -1 */
+	long retry_after;		/* seconds (at most a day), or -1 */
+	int64_t retry_at;		/* Retry-After as an HTTP-date, or 0 */
 	int64_t date;			/* Date header as epoch, or 0 */
 	kz_reason fail;			/* KZ_R_NONE when a status arrived */
 	long cut_status;		/* the status of an answer cut short */
@@ -498,6 +499,9 @@ KZ_HIDDEN void kz_http_free(struct kz_http *http);
  * that is wiped when grown; *buf is malloc'd. */
 KZ_HIDDEN int kz_form_add(char **buf, size_t *len, const char *key,
     const char *val);
+/* The longest URL kz_url_syntax_ok() accepts. */
+#define KZ_MAX_URL 2048
+
 /* URL rules of DESIGN §4 (url.c); 0 when usable.  kz_url_allowed() also
  * asks libcurl's URL parser (loading libcurl); kz_url_syntax_ok() is the
  * libcurl-free half, for config parsing on the fast path. */

@@ -165,6 +165,48 @@ struct hdrsink {
 	struct kz_http_resp *resp;
 };
 
+/* RFC 9110 10.2.3: delay-seconds, of any length (more than a day is a
+ * day: no longer wait is remembered), or an HTTP-date, measured against
+ * the answer's Date once all headers are in (kz_http_do).  Anything else
+ * is no Retry-After. */
+#define MAX_RETRY_AFTER 86400
+
+static void
+retry_after(struct hdrsink *hs, char *v)
+{
+	size_t n = strlen(v), digits;
+	time_t t;
+
+	while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t'))
+		v[--n] = '\0';
+	digits = strspn(v, "0123456789");
+	if (n > 0 && digits == n) {
+		long s;
+
+		/* all digits: only too large a number fails */
+		hs->resp->retry_after = kz_parse_long(v, 0, MAX_RETRY_AFTER,
+		    &s) != 0 ? MAX_RETRY_AFTER : s;
+	} else if (((v[0] >= 'A' && v[0] <= 'Z') || (v[0] >= 'a' &&
+	    v[0] <= 'z')) && (t = hs->h->getdate(v, NULL)) > 0) {
+		/* every HTTP-date begins with the day's name */
+		hs->resp->retry_at = (int64_t)t;
+	}
+}
+
+/* An HTTP-date Retry-After as seconds from the answer's Date (our clock
+ * when it has none), within 0 .. a day. */
+static void
+retry_after_date(struct kz_http_resp *r)
+{
+	int64_t base = r->date > 0 ? r->date : (int64_t)time(NULL), d;
+
+	if (r->retry_after >= 0 || r->retry_at <= 0)
+		return;
+	d = r->retry_at - base;
+	r->retry_after = d < 0 ? 0 : d > MAX_RETRY_AFTER ? MAX_RETRY_AFTER :
+	    (long)d;
+}
+
 static size_t
 on_header(char *data, size_t size, size_t nmemb, void *arg)
 {
@@ -191,10 +233,7 @@ on_header(char *data, size_t size, size_t nmemb, void *arg)
 		free(hs->resp->etag);
 		hs->resp->etag = has_control(v) ? NULL : strdup(v);
 	} else if (kz_strcaseeq(line, "Retry-After")) {
-		long s;
-
-		if (kz_parse_long(v, 0, 86400, &s) == 0)
-			hs->resp->retry_after = s;
+		retry_after(hs, v);
 	} else if (kz_strcaseeq(line, "Date")) {
 		time_t t = hs->h->getdate(v, NULL);
 
@@ -458,6 +497,7 @@ kz_http_do(kz_ctx *ctx, const struct kz_http_req *req,
 		resp->status = 0;
 		return -1;
 	}
+	retry_after_date(resp);
 	/* a URL with a token in its path (wazo) is never logged */
 	kz_debug(ctx, "http %s %s -> %ld (%zu bytes)", req->method,
 	    req->url_secret ? "(URL holds a token: not logged)" : req->url,

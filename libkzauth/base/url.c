@@ -20,8 +20,6 @@
 
 #include "internal.h"
 
-#define KZ_MAX_URL 2048
-
 struct url_parts {
 	bool https;
 	const char *host;	/* brackets included for IPv6 */

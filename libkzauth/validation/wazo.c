@@ -64,6 +64,20 @@ kz_wazo_time(const char *s)
 	return t < 0 ? -1 : (int64_t)t;
 }
 
+/* A URL the token would make longer than any we send: the token is the
+ * user's input, so it is the token that is refused (too_long), not the
+ * host's configuration. */
+static bool
+too_long(char *url, kz_result *res)
+{
+	if (url == NULL || strlen(url) <= KZ_MAX_URL)
+		return false;
+	kz_free_secret(url);
+	kz_set(res, KZ_UNAUTHENTICATED, KZ_R_TOO_LONG, "token too long for "
+	    "wazo-auth's URL (more than %d characters in all)", KZ_MAX_URL);
+	return true;
+}
+
 /* One request about the token; the URL is wiped and freed after it. */
 static int
 ask(kz_ctx *ctx, struct kz_provider *p, const char *method, char *url,
@@ -179,10 +193,12 @@ kz_wazo_validate(kz_ctx *ctx, struct kz_provider *p, const char *tok,
     size_t len, kz_result *res)
 {
 	struct kz_http_resp r;
+	char *url = kz_wazo_token_url(p, "/token/", tok, len, "");
 	kz_verdict v;
 
-	if (ask(ctx, p, "GET", kz_wazo_token_url(p, "/token/", tok, len, ""),
-	    NULL, &r) != 0)
+	if (too_long(url, res))
+		return res->verdict;
+	if (ask(ctx, p, "GET", url, NULL, &r) != 0)
 		v = kz_http_failure(&r, res, "wazo-auth");
 	else
 		v = read_token(ctx, p, tok, len, &r, res);
@@ -281,11 +297,19 @@ kz_wazo_acl(kz_ctx *ctx, struct kz_provider *p, const char *tok, size_t len,
 		}
 		url = suffix ? kz_wazo_token_url(p, "/token/", tok, len,
 		    suffix) : NULL;
+		if (too_long(url, res)) {
+			free(suffix);
+			return res->verdict;
+		}
 		rc = ask(ctx, p, "GET", url, NULL, &r);
 	} else {
 		body = scopes_body(acl);
 		url = body ? kz_wazo_token_url(p, "/token/", tok, len,
 		    "/scopes/check") : NULL;
+		if (too_long(url, res)) {
+			free(body);
+			return res->verdict;
+		}
 		rc = ask(ctx, p, "POST", url, body, &r);
 	}
 	v = rc != 0 ? kz_http_failure(&r, res, "wazo-auth ACL check") :

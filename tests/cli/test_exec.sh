@@ -80,6 +80,29 @@ t_check "provider back: the due token is refreshed first (0)" 0 "$rc"
 [ -s "$work/token3" ] && [ "$(cat "$work/token3")" != "$first" ] &&
     t_pass "and the job got the new token" || t_fail "new token" "same or empty"
 
+# ---- no descriptor of kztoken's reaches COMMAND ----
+# a due token: the refresh loads libcurl, reads the client secret, takes the
+# lock, logs and rewrites the store before COMMAND starts; none of those
+# files, and no socket, may be open in COMMAND (fds.sh lists its own).
+cat > "$work/fds.sh" <<'FDS'
+#!/bin/sh
+ls -l /proc/$$/fd/ | sed -n 's/.* \([0-9][0-9]*\) -> \(.*\)$/\1 \2/p' |
+    grep -v ' /proc/[0-9]*/fd$'
+FDS
+chmod 755 "$work/fds.sh"
+now=$(date +%s)
+sed -i -e "s/^access_token_expiry .*/access_token_expiry $((now - 5))/" "$store"
+kz exec job -- "$work/fds.sh"
+t_check "exec with a due token exits 0" 0 "$rc"
+printf '%s\n' "$o" > "$work/fds"
+grep -q '^[0-9]' "$work/fds" && t_pass "COMMAND listed its descriptors" ||
+    t_fail "COMMAND listed its descriptors" "$o"
+grep -qF -e "$work/c" -e "$KZ_IDP_DIR" -e "$work/log" -e 'socket:' "$work/fds" &&
+    t_fail "a store, lock, cache, secret, log or socket descriptor in COMMAND" "$(cat "$work/fds")" ||
+    t_pass "no store, lock, cache, secret file, log or socket open in COMMAND"
+# the token the lock test below expects to be served
+"$KZ" token job > "$work/token3" 2>/dev/null
+
 # ---- the lock is held by another refresher: a valid token still serves ----
 sed -i -e "s/^access_token_issued .*/access_token_issued $((now - 1000))/" \
     -e "s/^access_token_expiry .*/access_token_expiry $((now + 30))/" "$store"

@@ -1327,7 +1327,11 @@ class Handler(DeviceFlowEndpoints, http.server.BaseHTTPRequestHandler):
                 STATE.fault = {"mode": mode, "paths": list(paths),
                                "count": int(count) if count is not None else None,
                                "delay": float(body.get("delay", 1)),
-                               "retry_after": int(body.get("retry_after", 2)),
+                               # an int, or a string sent as given (an
+                               # HTTP-date, a negative or huge value)
+                               "retry_after": (body["retry_after"] if
+                                               isinstance(body.get("retry_after"), str)
+                                               else int(body.get("retry_after", 2))),
                                "answer": body.get("answer") or {}}
             return {"fault": STATE.fault}
 

@@ -83,6 +83,14 @@ hasre "and the audit line says missing_scope for alice" "$new" \
 pam sudo alice auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED <<<"$expd"
 hasre "PAM sudo: expired wazo token: inactive" "$new" "verdict=UNAUTHENTICATED reason=inactive"
 
+# a token too long for wazo-auth's URL (800 '/', each %2F) is the user's
+# input refused, not the host's configuration (ERROR/config, PAM_SERVICE_ERR)
+long=$(printf '%0800d' 0 | tr 0 /)
+check "a token too long for the URL: too_long, not a config error" 1 UNAUTHENTICATED too_long "$long" --user alice
+pam sudo alice auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED <<<"$long"
+has "PAM sudo: a token too long for the URL fails authentication" "$res" \
+    "result: auth=PAM_AUTH_ERR acct=PAM_PERM_DENIED"
+
 # ---- enrollment: token_style = wazo ---------------------------------------------------
 o=$(login alice '["sudo.run", "auth.users.me.tokens.host-fleet.delete"]' offline)
 first=$(field token <<<"$o"); rt=$(field refresh_token <<<"$o"); secrets+=("$first" "$rt")

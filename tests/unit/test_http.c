@@ -501,6 +501,57 @@ setuid_env_removed(void **state)
 	assert_non_null(strstr(out, "kept HOME=/nonexistent"));
 }
 
+/* Where a provider may move us (308 Location, endpointUrl, discovery):
+ * the configured URL's scheme, host and port, or an allowed_hosts entry,
+ * read strictly: no userinfo, percent-encoding, other spelling of the
+ * host (trailing dot, IDN bytes, IPv6 forms) or relative reference. */
+static void
+move_targets(void **state)
+{
+	const char *base = "https://good.example/kaizala/token";
+	char *al[] = { "api.good.example", "other.example:8443" };
+	struct kz_strv allowed = { al, 2 };
+	static const struct {
+		const char *url;
+		int want;
+	} cases[] = {
+		{ "https://good.example/x", 0 },
+		{ "https://GOOD.Example/x", 0 },
+		{ "HTTPS://good.example/x", 0 },
+		{ "https://good.example:443/x", 0 },
+		{ "https://api.good.example/x", 0 },
+		{ "https://other.example:8443/x", 0 },
+		{ "https://good.example./x", -1 },
+		{ "https://good.example:444/x", -1 },
+		{ "http://good.example/x", -1 },
+		{ "https://good@evil.example/x", -1 },
+		{ "https://good.example@evil.example/x", -1 },
+		{ "https://good.example:443@evil.example/x", -1 },
+		{ "https://evil.example\\@good.example/x", -1 },
+		{ "https://good.example%2eevil.example/x", -1 },
+		{ "https://goo%64.example/x", -1 },
+		{ "//evil.example/x", -1 },
+		{ "/x", -1 },
+		{ "https:///evil.example/x", -1 },
+		{ "https://good.example#@evil.example/", -1 },
+		{ "https://good.example;evil.example/x", -1 },
+		{ "https://xn--gd-fka.example/x", -1 },
+		{ "https://g\xc3\xb6od.example/x", -1 },
+		{ "https://[::1]/x", -1 },
+		{ "https://other.example/x", -1 },
+		{ "https://good.example/x\r\nHost: evil.example", -1 },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < KZ_NELEM(cases); i++)
+		if (kz_url_same_site(cases[i].url, base, &allowed, false) !=
+		    cases[i].want)
+			fail_msg("%s: kz_url_same_site should be %d",
+			    cases[i].url, cases[i].want);
+	assert_int_equal(kz_url_same_site("https://good.example/x", NULL,
+	    &allowed, false), -1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -508,6 +559,7 @@ main(int argc, char **argv)
 		cmocka_unit_test(url_table),
 		cmocka_unit_test(url_embedded_nul),
 		cmocka_unit_test(url_too_long),
+		cmocka_unit_test(move_targets),
 		cmocka_unit_test(config_refuses_outside_hosts),
 		cmocka_unit_test(headers_with_control_bytes),
 		cmocka_unit_test(tokeninfo_token_with_crlf),

@@ -350,6 +350,67 @@ rate_limit_remembered(void **state)
 	kz_ctx_close(ctx);
 }
 
+/* Retry-After as RFC 9110 10.2.3 has it: delay-seconds of any size (more
+ * than a day is kept as a day, the longest wait remembered) or an
+ * HTTP-date; a value that is neither gets the default. */
+static void
+retry_after_forms(void **state)
+{
+	kz_ctx *ctx = ctx_for("r429f", false, NULL);
+	char *rt = new_rt("{\"username\":\"alice\"}"), q[256], date[64];
+	struct kz_enr e;
+	kz_result res;
+	time_t at = time(NULL) + 3600;
+	struct tm tm;
+	struct {
+		const char *value;
+		int64_t lo, hi;	/* retry_after_until - now */
+	} cases[] = {
+		{ "200000", 86400 - 5, 86400 + 5 },
+		{ "99999999999999999999", 86400 - 5, 86400 + 5 },
+		{ date, 3600 - 30, 3600 + 30 },
+		{ "-5", 30 - 5, 30 + 5 },
+		{ "soon", 30 - 5, 30 + 5 },
+	};
+
+	(void)state;
+	gmtime_r(&at, &tm);
+	strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	assert_int_equal(kz_enroll(ctx, "f1", NULL, 0, "alice", rt, 0, &res),
+	    KZ_OK);
+	kz_result_clear(&res);
+	for (size_t i = 0; i < KZ_NELEM(cases); i++) {
+		json_t *o = json_pack("{s:s, s:[s], s:i, s:s}", "mode", "429",
+		    "paths", "/token", "count", 1, "retry_after",
+		    cases[i].value);
+		char *txt = json_dumps(o, JSON_COMPACT);
+		int64_t wait;
+
+		e = load(ctx, "f1");
+		e.retry_after_until = 0;
+		e.access_exp = 0;	/* due */
+		assert_int_equal(kz_store_save(ctx, &e, q, sizeof(q)), 0);
+		kz_enr_clear(&e);
+		free(kzt_idp("POST", "/test/fault", txt));
+		free(txt);
+		json_decref(o);
+		assert_int_equal(kz_enr_access(ctx, "f1", 0, true, NULL, &res),
+		    KZ_UNAVAILABLE);
+		assert_int_equal(res.reason, KZ_R_RATE_LIMITED);
+		kz_result_clear(&res);
+		e = load(ctx, "f1");
+		wait = e.retry_after_until - kz_now(ctx);
+		kz_enr_clear(&e);
+		if (wait < cases[i].lo || wait > cases[i].hi)
+			fail_msg("Retry-After: %s: remembered wait %lld s, want "
+			    "%lld..%lld", cases[i].value, (long long)wait,
+			    (long long)cases[i].lo, (long long)cases[i].hi);
+	}
+	kzt_fault("none", NULL);
+	kz_free_secret(rt);
+	kz_ctx_close(ctx);
+}
+
 static void
 kaizala_dialect(void **state)
 {
@@ -1045,6 +1106,7 @@ main(void)
 		cmocka_unit_test(invalid_client_is_error),
 		cmocka_unit_test(bare_400_and_5xx_keep_token),
 		cmocka_unit_test(rate_limit_remembered),
+		cmocka_unit_test(retry_after_forms),
 		cmocka_unit_test(kaizala_dialect),
 		cmocka_unit_test(kaizala_rotation_off),
 		cmocka_unit_test(kaizala_moves_both_ways),

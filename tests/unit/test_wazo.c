@@ -142,6 +142,28 @@ token_escaped_in_path(void **state)
 	free(alice);
 }
 
+/* A token too long for a URL is no token wazo-auth could know: the
+ * user's input is UNAUTHENTICATED/too_long, never the host's
+ * misconfiguration (ERROR/config, PAM_SERVICE_ERR), and nothing is asked. */
+static void
+long_token_not_config_error(void **state)
+{
+	kz_ctx *ctx = wazo_ctx("wazo-long");
+	char *tok = malloc(4097);
+
+	(void)state;
+	memset(tok, 'A', 3000);	/* 3000 unreserved bytes: URL > 2048 */
+	tok[3000] = '\0';
+	kzt_stats_reset();
+	expect(ctx, tok, "alice", NULL, KZ_UNAUTHENTICATED, KZ_R_TOO_LONG);
+	memset(tok, '/', 800);	/* 800 bytes, each %2F: 2400 in the URL */
+	tok[800] = '\0';
+	expect(ctx, tok, "alice", "phone", KZ_UNAUTHENTICATED, KZ_R_TOO_LONG);
+	assert_int_equal(kzt_stat("/api/auth/0.1/token/*"), 0);
+	kz_ctx_close(ctx);
+	free(tok);
+}
+
 static void
 acl(void **state)
 {
@@ -291,6 +313,7 @@ main(void)
 		cmocka_unit_test(config_rules),
 		cmocka_unit_test(validation),
 		cmocka_unit_test(token_escaped_in_path),
+		cmocka_unit_test(long_token_not_config_error),
 		cmocka_unit_test(acl),
 		cmocka_unit_test(refresh_and_revoke),
 	};
