@@ -311,7 +311,9 @@ user_name_ok(const char *u)
 {
 	size_t n = strlen(u);
 
-	if (n == 0 || n > 256 || u[0] == '-')
+	/* "." and "..": a path segment, not a name (a home of /home/%u, or
+	 * a membership_url's {user}, would point at the parent) */
+	if (n == 0 || n > 256 || u[0] == '-' || kz_is_dot_segment(u))
 		return false;
 	for (; *u; u++)
 		if (!kz_isalnum((unsigned char)*u) && !strchr("._-@+", *u))

@@ -131,7 +131,10 @@ expand_url(const char *tmpl, const char *group, const char *user)
 	char *g = url_escape(group), *u = url_escape(user), *out = NULL;
 	size_t cap, n = 0;
 
-	if (g == NULL || u == NULL)
+	/* escaping leaves "." and "..": as a path segment they would ask
+	 * about the parent ("/members/.." is the group itself) */
+	if (g == NULL || u == NULL || kz_is_dot_segment(group) ||
+	    kz_is_dot_segment(user))
 		goto done;
 	cap = strlen(tmpl) + 8 * (strlen(g) + strlen(u)) + 1;
 	if ((out = malloc(cap)) == NULL)
@@ -242,6 +245,11 @@ kz_membership_check(kz_ctx *ctx, struct kz_provider *p, const char *group,
 		kz_set(res, KZ_UNAVAILABLE, KZ_R_ENROLLMENT, "it is %s",
 		    kz_enr_state_name(st));
 		v = enrollment_broken(ctx, name, group, KZ_UNAVAILABLE, res);
+		goto out;
+	}
+	if (kz_is_dot_segment(group) || kz_is_dot_segment(user)) {
+		v = kz_set(res, KZ_FORBIDDEN, KZ_R_MISSING_GROUP, "group %s: "
+		    "a name of dots cannot be asked about", group);
 		goto out;
 	}
 	if ((cached = cache_get(ctx, p, group, user)) >= 0) {

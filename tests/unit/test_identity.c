@@ -66,6 +66,12 @@ transforms(void **state)
 	    KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH, NULL);
 	expect_user(c, "{\"claims\":{\"preferred_username\":\"a b\"}}", "a b",
 	    KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH, NULL);
+	expect_user(c, "{\"claims\":{\"preferred_username\":\"..\"}}", "..",
+	    KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH, NULL);
+	expect_user(c, "{\"claims\":{\"preferred_username\":\".\"}}", ".",
+	    KZ_UNAUTHENTICATED, KZ_R_USER_MISMATCH, NULL);
+	expect_user(c, "{\"claims\":{\"preferred_username\":\"...\"}}", "...",
+	    KZ_OK, KZ_R_NONE, "...");
 	kz_ctx_close(c);
 }
 
