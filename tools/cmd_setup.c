@@ -53,6 +53,10 @@ static const char *const sshd_methods[] = {
 };
 
 /* A file setup writes: where, what it was, what it becomes. */
+/* Files one recipe writes: the PAM file and its partner (sudo-i, or
+ * sshd's drop-in). */
+#define PLAN_FILES 2
+
 struct plan {
 	const char *path;	/* host path */
 	const char *service;	/* PAM service, NULL for the sshd drop-in */
@@ -464,9 +468,10 @@ static int
 apply(struct plan *p, size_t n, struct manifest *m, const char *what)
 {
 	char path[PATH_MAX], state[PATH_MAX], backup[PATH_MAX];
-	struct setup_entry *ent[2];
+	struct setup_entry *ent[PLAN_FILES];
 
-	if (n > 2 || setup_path(state, sizeof(state), SETUP_STATE) != 0 ||
+	if (n > PLAN_FILES ||
+	    setup_path(state, sizeof(state), SETUP_STATE) != 0 ||
 	    setup_mkdirs(state, 0700) != 0)
 		return -1;
 	/* Every backup and the manifest naming it first, then the files: a
@@ -527,10 +532,10 @@ fail:
 static int
 do_setup(const char *target, enum recipe r, bool dry, bool force)
 {
-	struct plan p[2] = { { 0 } };
+	struct plan p[PLAN_FILES] = { { 0 } };
 	struct manifest m, saved;
 	char cmd[128], what[32], conf[PATH_MAX];
-	size_t n = 2;
+	size_t n = PLAN_FILES;
 	int rc = EXIT_USAGE;
 	bool sshd = strcmp(target, "sshd") == 0;
 

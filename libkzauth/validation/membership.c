@@ -131,10 +131,7 @@ expand_url(const char *tmpl, const char *group, const char *user)
 	char *g = url_escape(group), *u = url_escape(user), *out = NULL;
 	size_t cap, n = 0;
 
-	/* escaping leaves "." and "..": as a path segment they would ask
-	 * about the parent ("/members/.." is the group itself) */
-	if (g == NULL || u == NULL || kz_is_dot_segment(group) ||
-	    kz_is_dot_segment(user))
+	if (g == NULL || u == NULL)
 		goto done;
 	cap = strlen(tmpl) + 8 * (strlen(g) + strlen(u)) + 1;
 	if ((out = malloc(cap)) == NULL)
@@ -247,6 +244,8 @@ kz_membership_check(kz_ctx *ctx, struct kz_provider *p, const char *group,
 		v = enrollment_broken(ctx, name, group, KZ_UNAVAILABLE, res);
 		goto out;
 	}
+	/* escaping leaves "." and "..": as a segment of membership_url they
+	 * would ask about the parent ("/members/.." is the group itself) */
 	if (kz_is_dot_segment(group) || kz_is_dot_segment(user)) {
 		v = kz_set(res, KZ_FORBIDDEN, KZ_R_MISSING_GROUP, "group %s: "
 		    "a name of dots cannot be asked about", group);
